@@ -1,0 +1,97 @@
+"""Events a store reports on ``up/events``.
+
+Every event that changes inventory carries its ledger effect as ``deltas`` (signed, with a
+reason), so the hub keeps its per-store on-hand view by summing deltas without knowing each event
+type's business meaning; the type-specific fields are there for the hub's other views (sales,
+purchase index). ``StockSnapshot`` and ``StockDigest`` are the drift checks: a digest is the count
+and hash of the store's on-hand at that point of the stream, a snapshot replaces the hub's view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from storelink_contract.common import (
+    Cents,
+    ExternalId,
+    Frozen,
+    Quantity,
+    Sku,
+    StockDelta,
+    Timestamp,
+)
+
+
+class EventBase(Frozen):
+    at: Timestamp
+    deltas: tuple[StockDelta, ...] = ()
+
+
+class SaleLine(Frozen):
+    sku: Sku
+    quantity: Quantity
+    unit_price_cents: Cents
+
+
+class SaleRecorded(EventBase):
+    """A POS sale; ``deltas`` hold the negative quantities."""
+
+    type: Literal["sale_recorded"] = "sale_recorded"
+    sale_id: ExternalId
+    terminal_id: ExternalId
+    lines: tuple[SaleLine, ...] = Field(min_length=1)
+    total_cents: Cents
+
+
+class StockReceived(EventBase):
+    """Goods received into the store (a delivery, a transfer in)."""
+
+    type: Literal["stock_received"] = "stock_received"
+    receipt_id: ExternalId
+
+
+class StockAdjusted(EventBase):
+    """A manual correction (damage, found, count) with the staff member's note."""
+
+    type: Literal["stock_adjusted"] = "stock_adjusted"
+    adjustment_id: ExternalId
+    note: str = Field(default="", max_length=500)
+
+
+class StockSnapshot(EventBase):
+    """The store's full on-hand, sent on a resync request; replaces the hub's view."""
+
+    type: Literal["stock_snapshot"] = "stock_snapshot"
+    on_hand: dict[Sku, int]
+
+
+class StockDigest(EventBase):
+    """Count and hash of on-hand at this point of the stream; a mismatch triggers a resync."""
+
+    type: Literal["stock_digest"] = "stock_digest"
+    sku_count: int = Field(ge=0)
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+StoreEvent = Annotated[
+    SaleRecorded | StockReceived | StockAdjusted | StockSnapshot | StockDigest,
+    Field(discriminator="type"),
+]
+STORE_EVENT: TypeAdapter[StoreEvent] = TypeAdapter(StoreEvent)
+
+
+def stock_digest(on_hand: Iterable[tuple[str, int]]) -> tuple[int, str]:
+    """Count and SHA-256 of non-zero on-hand rows, order-independent (sorted by sku).
+
+    Zero rows are skipped so a sku that sold out and one never stocked hash the same way on
+    both sides.
+    """
+    rows = sorted((sku, qty) for sku, qty in on_hand if qty != 0)
+    h = hashlib.sha256()
+    for sku, qty in rows:
+        h.update(f"{sku}\x1f{qty}\x1e".encode())
+    return len(rows), h.hexdigest()
