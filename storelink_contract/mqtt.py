@@ -215,7 +215,6 @@ class MqttSession:
                 else:
                     self._client.reconnect()
             except (OSError, ValueError) as exc:
-                log.debug("connect failed: %r", exc)
                 self._note_down(f"cannot reach broker {host}:{port}: {exc}")
                 self._sleep_backoff(delay)
                 delay = min(delay * 2, self._config.backoff_max_s)
@@ -304,7 +303,7 @@ class MqttSession:
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         self.counters.received += 1
-        self._inbox.put(Message(msg.topic, msg.payload))
+        self._inbox.put(Message(msg.topic, bytes(msg.payload)))
 
     def _on_publish(
         self,
