@@ -111,12 +111,15 @@ class _Counters:
 
 
 class MqttSession:
-    """A reconnecting MQTT connection that reports to ``inbox`` and never blocks its caller."""
+    """A reconnecting MQTT connection that reports to ``inbox`` and never blocks its caller.
+
+    ``inbox`` receives ``SessionEvent`` items; the owner may put its own notes in it too.
+    """
 
     def __init__(
         self,
         config: BrokerConfig,
-        inbox: queue.Queue[SessionEvent],
+        inbox: queue.Queue[Any],
         subscriptions: list[str],
         will: Will | None = None,
     ) -> None:
@@ -220,18 +223,20 @@ class MqttSession:
                 delay = min(delay * 2, self._config.backoff_max_s)
                 continue
             self.counters.connects += 1
+            self._connack_seen = False
             rc = paho.MQTT_ERR_SUCCESS
             while not self._stopping.is_set() and rc == paho.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.2)
-            if self._connected.is_set():
+            if self._stopping.is_set():
+                self._connected.clear()
+                break
+            if self._connack_seen:
                 delay = self._config.backoff_min_s  # it was up: start the backoff afresh
             elif self._config.protocol == "auto" and self._protocol == paho.MQTTv5:
                 # Closed before any CONNACK: amqtt does that to a level-5 CONNECT with a will.
                 log.info("broker closed an MQTT 5 connection unanswered; trying MQTT 3.1.1")
                 self._fallback_pending = True
             self._mark_down(f"connection lost ({paho.error_string(rc)})")
-            if self._stopping.is_set():
-                break
             if self._fallback_pending:
                 self._fallback_pending = False
                 self._protocol = paho.MQTTv311
@@ -242,13 +247,14 @@ class MqttSession:
             delay = min(delay * 2, self._config.backoff_max_s)
 
     _fallback_pending = False
+    _connack_seen = False
 
     def _sleep_backoff(self, delay: float) -> None:
         # Full jitter: a fleet that lost the broker together does not come back together.
         self._stopping.wait(random.uniform(delay / 2, delay))
 
     def _note_down(self, reason: str) -> None:
-        if not self._down_logged:
+        if not self._down_logged and not self._stopping.is_set():
             log.warning("MQTT %s: %s (retrying with backoff)", self._config.client_id, reason)
             self._down_logged = True
 
@@ -285,6 +291,7 @@ class MqttSession:
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self._down_logged = False
+        self._connack_seen = True
         log.info(
             "MQTT %s connected (protocol %s)", self._config.client_id, self.protocol_name
         )

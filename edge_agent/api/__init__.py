@@ -1,0 +1,1 @@
+"""The store's local HTTP API for tills, kiosks and staff devices (one router per resource)."""

@@ -1,0 +1,51 @@
+"""Builds the store's FastAPI app around a ``StoreAgent`` and maps domain errors to HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from edge_agent import __version__
+from edge_agent.api import movements, sales, stock
+from edge_agent.api import status as status_routes
+from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
+from edge_agent.service import StoreAgent
+
+_STATUS_OF: dict[type[StoreError], int] = {
+    UnknownProduct: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    IdempotencyConflict: status.HTTP_409_CONFLICT,
+}
+
+
+def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The store API. With ``manage_lifecycle`` the app starts and stops the agent."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            agent.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                agent.stop()
+
+    app = FastAPI(
+        title=f"StoreLink store {agent.settings.store_id}",
+        version=__version__,
+        summary="Local API for tills, kiosks and staff devices; works with the hub unreachable.",
+        lifespan=lifespan,
+    )
+    app.state.agent = agent
+    for router in (sales.router, movements.router, stock.router, status_routes.router):
+        app.include_router(router)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
+        code = _STATUS_OF.get(type(exc), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=code)
+
+    return app

@@ -1,0 +1,24 @@
+"""GET /healthz and GET /v1/status: is the agent up, and how far behind is its sync?"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from edge_agent.api.deps import AgentDep, StaffDevice
+
+router = APIRouter(tags=["status"])
+
+
+@router.get("/healthz")
+async def healthz(agent: AgentDep) -> dict[str, str]:
+    """Liveness for process supervisors; no token needed and nothing sensitive returned."""
+    return {"status": "ok", "store_id": agent.settings.store_id}
+
+
+@router.get("/v1/status")
+def get_status(agent: AgentDep, _device: StaffDevice) -> dict[str, Any]:
+    """Sync state: broker connection, hub online, acked position, backlog and its age."""
+    return {"store_id": agent.settings.store_id, "uplink": asdict(agent.uplink.status())}

@@ -1,0 +1,126 @@
+"""The store database schema as ordered migrations, tracked by ``PRAGMA user_version``.
+
+A newer agent opens an older store's database and applies only the missing steps, each in its
+own transaction, so an upgrade on a store box never loses the sales recorded before it. Steps
+are append-only: never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: catalog, ledger, outbox, sales and device tokens
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE product (
+        sku TEXT PRIMARY KEY,
+        gtin TEXT UNIQUE,
+        name TEXT NOT NULL,
+        price_cents INTEGER NOT NULL,
+        category TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE stock (
+        sku TEXT PRIMARY KEY,
+        on_hand INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sku TEXT NOT NULL,
+        delta INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX ledger_by_sku ON ledger (sku, id);
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sync_position (stream TEXT PRIMARY KEY, position INTEGER NOT NULL);
+    CREATE TABLE sale (
+        sale_id TEXT PRIMARY KEY,
+        terminal_id TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        total_cents INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        response TEXT NOT NULL
+    );
+    CREATE TABLE sale_line (
+        sale_id TEXT NOT NULL REFERENCES sale (sale_id),
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        unit_price_cents INTEGER NOT NULL,
+        PRIMARY KEY (sale_id, line_no)
+    );
+    CREATE TABLE stock_movement (
+        kind TEXT NOT NULL,
+        movement_id TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        response TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (kind, movement_id)
+    );
+    CREATE TABLE device_token (
+        token_hash TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
+    # 2: what the hub tells the store: safety stock, other stores' stock, rejected commands
+    """
+    CREATE TABLE safety_stock (sku TEXT PRIMARY KEY, quantity INTEGER NOT NULL);
+    CREATE TABLE peer_stock (
+        store_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        on_hand INTEGER NOT NULL,
+        available INTEGER NOT NULL,
+        as_of TEXT NOT NULL,
+        PRIMARY KEY (store_id, sku)
+    );
+    CREATE INDEX peer_stock_by_sku ON peer_stock (sku);
+    CREATE TABLE command_quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER,
+        reason TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    ALTER TABLE stock ADD COLUMN needs_count INTEGER NOT NULL DEFAULT 0;
+    """,
+)
+
+LATEST = len(MIGRATIONS)
+
+
+class NewerDatabase(RuntimeError):
+    """The database was written by a newer agent; opening it could lose data, so refuse."""
+
+
+def migrate(conn: sqlite3.Connection, upto: int = LATEST) -> int:
+    """Bring the schema to version ``upto``; return the version found before migrating."""
+    (found,) = conn.execute("PRAGMA user_version").fetchone()
+    if found > LATEST:
+        raise NewerDatabase(
+            f"store database is at schema {found}, this agent knows up to {LATEST}: "
+            "upgrade the agent instead of downgrading"
+        )
+    for version in range(found + 1, upto + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return int(found)

@@ -1,0 +1,82 @@
+"""The running store: database, uplink and scheduled jobs, started and stopped together.
+
+The HTTP app and the command line both build a ``StoreAgent``; tests build one directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from edge_agent import auth, commands, outbox
+from edge_agent.db import StoreDB
+from edge_agent.settings import AgentSettings
+from edge_agent.uplink import Uplink
+from storelink_contract.common import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class StoreAgent:
+    """One store's agent."""
+
+    def __init__(self, settings: AgentSettings) -> None:
+        settings.check_production()
+        self.settings = settings
+        self.db = StoreDB(settings.database_path)
+        with self.db.write() as conn:
+            for device_id, role, token in auth.parse_bootstrap(settings.bootstrap_tokens):
+                auth.register_token(conn, device_id, role, token, utcnow())
+            bdseq = _next_bdseq(conn)
+        self.uplink = Uplink(settings, self.db, bdseq)
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self.uplink.publish_status,
+            "interval",
+            seconds=settings.status_interval_s,
+            id="status",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.add_job(
+            self.record_digest,
+            "interval",
+            seconds=settings.digest_interval_s,
+            id="digest",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._last_digest_seq = -1
+
+    def start(self) -> None:
+        self.uplink.start()
+        self._scheduler.start()
+        log.info("store %s agent started (database %s)", self.settings.store_id, self.db.path)
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=True)
+        self.uplink.stop()
+        self.db.close()
+        log.info("store %s agent stopped", self.settings.store_id)
+
+    def record_digest(self) -> None:
+        """Put a stock digest in the stream, unless nothing happened since the last one."""
+        with self.db.write() as conn:
+            if outbox.backlog(conn).last_seq == self._last_digest_seq:
+                return
+            self._last_digest_seq = commands.record_digest(conn, utcnow())
+
+
+def _next_bdseq(conn: sqlite3.Connection) -> int:
+    """Birth/death sequence: one more per agent start, persisted so the hub can order them."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'bdseq'").fetchone()
+    bdseq = int(row[0]) + 1 if row else 1
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('bdseq', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(bdseq),),
+    )
+    return bdseq
