@@ -1,0 +1,201 @@
+"""sync_throughput: events per second from a store's outbox to applied at the hub.
+
+    python bench/sync_throughput.py [--events 100000] [--stores 20] [--ceiling-messages 30000]
+
+Measures, in one run on one broker:
+1. the ceiling: paho QoS 1 publish -> subscribe, one small message per event (TCP_NODELAY on);
+2. one store draining a backlog of ``--events`` sales to a hub on SQLite (time from the agent's
+   start until the hub has applied and acknowledged the last event and the outbox is empty);
+3. ``--stores`` stores draining ``--events / --stores`` each at the same time.
+The stores run in this process (StoreAgent objects, each with its own SQLite file); the hub is
+a real ``storelink-hub`` process. Goal: >= 2x the per-message ceiling, 100k backlog < 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import socket
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as paho
+from _common import emit, log, start_bench_broker
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_agent.sales import SaleRequest, record_sale
+from edge_agent.service import StoreAgent
+from edge_agent.settings import AgentSettings
+from storelink_demo.brokers import BrokerProcess, free_port
+from storelink_demo.processes import HUB_ARGV, ManagedService, service_env
+
+HUB_TOKEN = "bench-hub-token-0123456789"
+
+
+def measure_ceiling(broker: BrokerProcess, messages: int) -> float:
+    """Raw paho QoS 1 publish->subscribe rate, one ~120-byte message per event."""
+    protocol = paho.MQTTv5 if broker.protocol == "5" else paho.MQTTv311
+    received: queue.Queue[float] = queue.Queue()
+    count = 0
+    done = threading.Event()
+
+    def on_message(_c: paho.Client, _u: object, _m: paho.MQTTMessage) -> None:
+        nonlocal count
+        count += 1
+        if count == messages:
+            received.put(time.perf_counter())
+            done.set()
+
+    def client(name: str) -> paho.Client:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, protocol=protocol)
+        c.max_inflight_messages_set(100)
+        c.connect("127.0.0.1", broker.port)
+        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+        c.loop_start()
+        return c
+
+    sub = client("ceiling-sub")
+    sub.on_message = on_message
+    sub.subscribe("bench/ceiling", qos=1)
+    time.sleep(0.5)
+    pub = client("ceiling-pub")
+    payload = (b'{"type":"sale_recorded","sku":"MUG-1","delta":-1,"reason":"sale"}' * 2)[:120]
+    start = time.perf_counter()
+    for _ in range(messages):
+        info = pub.publish("bench/ceiling", payload, qos=1)
+        while info.rc == paho.MQTT_ERR_QUEUE_SIZE:  # pragma: no cover - unlimited queue
+            time.sleep(0.001)
+    done.wait(120)
+    end = received.get(timeout=1) if done.is_set() else time.perf_counter()
+    for c in (pub, sub):
+        c.loop_stop()
+        c.disconnect()
+    return count / (end - start)
+
+
+def fill_backlog(settings: AgentSettings, events: int) -> None:
+    """Put ``events`` sales in a store's outbox through the real domain code (not timed)."""
+    agent_db = StoreAgent(settings).db  # migrations and tokens, without starting the uplink
+    now = datetime.now(UTC)
+    done = 0
+    while done < events:
+        with agent_db.write() as conn:
+            for _ in range(min(1000, events - done)):
+                done += 1
+                record_sale(
+                    conn,
+                    SaleRequest(
+                        sale_id=f"bench-{done}",
+                        lines=[
+                            {"sku": f"SKU-{done % 500}", "quantity": 1, "unit_price_cents": 199}
+                        ],
+                    ),
+                    "till-bench",
+                    now,
+                )
+    agent_db.close()
+
+
+def drain(
+    hub: ManagedService, broker: BrokerProcess, workdir: Path, stores: int, events_per_store: int
+) -> float:
+    """Seconds from starting ``stores`` agents with full outboxes to all applied and acked."""
+    settings = [
+        AgentSettings(
+            store_id=f"bench-{n:03d}-{workdir.name[-6:]}",
+            data_dir=workdir / "stores",
+            broker_url=broker.url,
+            mqtt_protocol=broker.protocol,
+            http_port=0,
+            status_interval_s=60,
+            digest_interval_s=3600,
+        )
+        for n in range(stores)
+    ]
+    for s in settings:
+        fill_backlog(s, events_per_store)
+    agents = [StoreAgent(s) for s in settings]
+    wanted = {s.store_id for s in settings}
+    client = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {HUB_TOKEN}"})
+    start = time.perf_counter()
+    for agent in agents:
+        agent.start()
+    try:
+        while True:
+            fleet = {s["store_id"]: s for s in client.get("/v1/stores").json()}
+            applied = [fleet.get(sid, {}).get("events_applied_upto", 0) for sid in wanted]
+            if all(a >= events_per_store for a in applied) and all(
+                agent.uplink.status().backlog == 0 for agent in agents
+            ):
+                return time.perf_counter() - start
+            if time.perf_counter() - start > 300:
+                raise RuntimeError(f"drain did not finish in 300 s: applied {sorted(applied)}")
+            time.sleep(0.02)
+    finally:
+        client.close()
+        for agent in agents:
+            agent.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--ceiling-messages", type=int, default=30_000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="storelink-bench-sync-"))
+    broker = start_bench_broker(workdir / "broker")
+    hub = None
+    try:
+        log(f"broker: {broker.kind} (MQTT {broker.protocol}) on {broker.url}")
+        ceiling = measure_ceiling(broker, args.ceiling_messages)
+        log(f"ceiling (paho QoS 1 pub->sub, one message per event): {ceiling:,.0f} msg/s")
+        port = free_port()
+        hub = ManagedService(
+            "hub",
+            HUB_ARGV,
+            service_env(
+                "STORELINK_HUB_",
+                {
+                    "database_url": f"sqlite:///{workdir / 'hub.db'}",
+                    "broker_url": broker.url,
+                    "mqtt_protocol": broker.protocol,
+                    "http_port": str(port),
+                    "api_token": HUB_TOKEN,
+                    "fanout_interval_s": "1.0",
+                },
+            ),
+            port,
+            workdir / "hub.log",
+        ).start()
+        one = drain(hub, broker, workdir / "one", 1, args.events)
+        log(f"1 store: {args.events:,} events drained in {one:.2f} s = {args.events / one:,.0f}/s")
+        per_store = args.events // args.stores
+        many = drain(hub, broker, workdir / "many", args.stores, per_store)
+        total = per_store * args.stores
+        log(f"{args.stores} stores: {total:,} events in {many:.2f} s = {total / many:,.0f}/s")
+        emit(
+            "sync_throughput",
+            args.events / one,
+            "events/s",
+            ceiling=ceiling,
+            ceiling_what="paho QoS1 publish->subscribe, one message per event, same broker",
+            broker=f"{broker.kind} MQTT {broker.protocol}",
+            backlog_events=args.events,
+            backlog_drain_s=one,
+            stores=args.stores,
+            stores_events_per_s=total / many,
+            stores_ratio=round(total / many / ceiling, 3),
+        )
+    finally:
+        if hub is not None:
+            hub.stop()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()

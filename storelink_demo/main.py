@@ -1,0 +1,259 @@
+"""``storelink-demo``: the whole chain on one machine, for a first look and for demos.
+
+    storelink-demo [--stores 2] [--rate 1.0] [--data-dir var/demo] [--broker-url URL] [--fresh]
+
+Starts a broker (Mosquitto with the per-store ACL when installed, the embedded amqtt broker
+otherwise, or the one at ``--broker-url``), the hub, N store agents, seeds a catalog through the
+hub and opening stock through each store's staff API, then runs a simulated till per store.
+Prints every URL and token; Ctrl-C stops everything, tills first, broker last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from devices.pos.simulator import SimulatedTill
+from storelink_demo.brokers import BrokerProcess, free_port, start_best_broker
+from storelink_demo.processes import AGENT_ARGV, HUB_ARGV, ManagedService, service_env
+
+log = logging.getLogger("storelink_demo")
+
+CATALOG = [
+    {
+        "sku": "MUG-1",
+        "gtin": "4006381333931",
+        "name": "Stoneware mug",
+        "price_cents": 450,
+        "category": "home",
+    },
+    {
+        "sku": "TEE-2",
+        "gtin": "0012345678905",
+        "name": "Organic tee",
+        "price_cents": 1500,
+        "category": "apparel",
+    },
+    {
+        "sku": "CAP-3",
+        "gtin": "5012345678900",
+        "name": "Canvas cap",
+        "price_cents": 900,
+        "category": "apparel",
+    },
+    {
+        "sku": "BOT-4",
+        "gtin": "9501101530003",
+        "name": "Steel bottle",
+        "price_cents": 1200,
+        "category": "home",
+    },
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="storelink-demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--stores", type=int, default=2, help="how many stores (default 2)")
+    parser.add_argument("--rate", type=float, default=1.0, help="sales per second per store")
+    parser.add_argument("--data-dir", type=Path, default=Path("var/demo"))
+    parser.add_argument("--broker-url", help="use this broker instead of starting one")
+    parser.add_argument("--fresh", action="store_true", help="delete earlier demo data first")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not 1 <= args.stores <= 50:
+        parser.error("--stores must be between 1 and 50")
+    if args.fresh and args.data_dir.exists():
+        shutil.rmtree(args.data_dir)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    demo = Demo(args.data_dir, [f"store-{n:03d}" for n in range(1, args.stores + 1)])
+    try:
+        demo.start(args.broker_url)
+        demo.print_urls()
+        demo.run_tills(args.rate, stop)
+    except Exception as exc:  # noqa: BLE001  (tell the newcomer what failed, then clean up)
+        log.error("demo failed: %s", exc)
+        return 1
+    finally:
+        demo.stop()
+    return 0
+
+
+class Demo:
+    """The running chain: broker, hub, stores and their tills."""
+
+    def __init__(self, data_dir: Path, store_ids: list[str]) -> None:
+        self.data_dir = data_dir
+        self.store_ids = store_ids
+        self.broker: BrokerProcess | None = None
+        self.broker_url = ""
+        self.protocol = "auto"
+        self.hub: ManagedService | None = None
+        self.stores: dict[str, ManagedService] = {}
+        self.hub_token = secrets.token_urlsafe(24)
+        self.tokens = {
+            role: secrets.token_urlsafe(24) for role in ("pos", "kiosk", "staff", "manager")
+        }
+        self._tills: list[threading.Thread] = []
+
+    def start(self, broker_url: str | None) -> None:
+        if broker_url:
+            self.broker_url = broker_url
+        else:
+            self.broker = start_best_broker(self.data_dir / "broker", self.store_ids)
+            self.broker_url, self.protocol = self.broker.url, self.broker.protocol
+            log.info("broker: %s (%s, MQTT %s)", self.broker.url, self.broker.kind, self.protocol)
+        self.hub = self._start_hub()
+        for store_id in self.store_ids:
+            self.stores[store_id] = self._start_store(store_id)
+        self._seed()
+
+    def _credentials(self, store_id: str | None) -> tuple[str | None, str | None]:
+        if self.broker is None:
+            return None, None
+        return (
+            self.broker.hub_credentials() if store_id is None else self.broker.credentials(store_id)
+        )
+
+    def _start_hub(self) -> ManagedService:
+        user, password = self._credentials(None)
+        port = free_port()
+        env = service_env(
+            "STORELINK_HUB_",
+            {
+                "database_url": f"sqlite:///{(self.data_dir / 'hub.db').resolve()}",
+                "broker_url": self.broker_url,
+                "broker_username": user,
+                "broker_password": password,
+                "mqtt_protocol": self.protocol,
+                "http_port": str(port),
+                "api_token": self.hub_token,
+            },
+        )
+        log.info("starting the hub")
+        return ManagedService(
+            "hub", HUB_ARGV, env, port, self.data_dir / "logs" / "hub.log"
+        ).start()
+
+    def _start_store(self, store_id: str) -> ManagedService:
+        user, password = self._credentials(store_id)
+        port = free_port()
+        tokens = ",".join(f"{role}-1:{role}:{token}" for role, token in self.tokens.items())
+        env = service_env(
+            "STORELINK_AGENT_",
+            {
+                "store_id": store_id,
+                "data_dir": str((self.data_dir / "stores").resolve()),
+                "broker_url": self.broker_url,
+                "broker_username": user,
+                "broker_password": password,
+                "mqtt_protocol": self.protocol,
+                "http_port": str(port),
+                "bootstrap_tokens": tokens,
+            },
+        )
+        log.info("starting %s", store_id)
+        return ManagedService(
+            store_id, AGENT_ARGV, env, port, self.data_dir / "logs" / f"{store_id}.log"
+        ).start()
+
+    def _seed(self) -> None:
+        """Catalog through the hub (it reaches stores as commands), opening stock per store."""
+        assert self.hub is not None
+        headers = {"Authorization": f"Bearer {self.hub_token}"}
+        httpx.put(
+            f"{self.hub.url}/v1/catalog", json=CATALOG, headers=headers, timeout=10
+        ).raise_for_status()
+        staff = {"Authorization": f"Bearer {self.tokens['staff']}"}
+        run = secrets.token_hex(3)
+        for store_id, store in self.stores.items():
+            lines = [{"sku": p["sku"], "quantity": 200} for p in CATALOG]
+            httpx.post(
+                f"{store.url}/v1/receipts",
+                headers=staff,
+                timeout=10,
+                json={"receipt_id": f"opening-{store_id}-{run}", "lines": lines},
+            ).raise_for_status()
+        deadline = time.monotonic() + 30
+        kiosk = {"Authorization": f"Bearer {self.tokens['kiosk']}"}
+        for store in self.stores.values():
+            while (
+                httpx.get(f"{store.url}/v1/stock/MUG-1", headers=kiosk, timeout=5)
+                .json()
+                .get("name")
+                is None
+            ):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the catalog did not reach {store.name} in 30 s")
+                time.sleep(0.2)
+
+    def print_urls(self) -> None:
+        assert self.hub is not None
+        lines = [
+            "",
+            "StoreLink demo is running. Ctrl-C stops everything.",
+            f"  broker       {self.broker_url}"
+            + (f"  ({self.broker.kind}, MQTT {self.protocol})" if self.broker else ""),
+            f"  hub API docs {self.hub.url}/docs      token: {self.hub_token}",
+            f"  fleet        curl -H 'Authorization: Bearer {self.hub_token}' "
+            f"{self.hub.url}/v1/stores",
+        ]
+        for store_id, store in self.stores.items():
+            lines.append(f"  {store_id:<12} {store.url}/docs")
+        lines.append("  store device tokens (same for every demo store):")
+        lines.extend(f"    {role:<8} {token}" for role, token in self.tokens.items())
+        lines.append(f"  logs         {self.data_dir / 'logs'}")
+        print("\n".join(lines), flush=True)
+
+    def run_tills(self, rate: float, stop: threading.Event) -> None:
+        skus = [p["sku"] for p in CATALOG]
+        tills = []
+        for store_id, store in self.stores.items():
+            till = SimulatedTill(store.url, self.tokens["pos"], skus, f"{store_id}-till-1")
+            tills.append(till)
+            thread = threading.Thread(target=till.run, args=(rate, stop), name=f"till-{store_id}")
+            thread.start()
+            self._tills.append(thread)
+        while not stop.wait(0.5):
+            for service in [self.hub, *self.stores.values()]:
+                if service is not None and not service.running:
+                    log.error("%s stopped unexpectedly:\n%s", service.name, service.log_tail(2000))
+                    stop.set()
+        for thread in self._tills:
+            thread.join(timeout=10)
+        for till in tills:
+            till.close()
+            log.info("%s: %d sales rung up", till.terminal_id, till.stats.sales)
+
+    def stop(self) -> None:
+        for store in self.stores.values():
+            store.stop()
+        if self.hub is not None:
+            self.hub.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        log.info("demo stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
