@@ -172,7 +172,7 @@ def test_the_hub_applies_a_message_delivered_three_times_once(chain: Chain, copi
     )
     batch = f'{{"v":1,"sender":"store-c","stream":"events","first_seq":1,"items":[{event}]}}'
     topic = "storelink/v1/stores/store-c/up/events"
-    with MqttProbe(chain.broker, username=user, password=password) as probe:
+    with MqttProbe(chain.broker, username=user, password=password).connected() as probe:
         for _ in range(copies):
             probe.publish(topic, batch.encode())
         wait_for("the batch to be applied", lambda: chain.hub_on_hand("store-c") == {"MUG-1": 12})
