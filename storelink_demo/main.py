@@ -226,7 +226,7 @@ class Demo:
         print("\n".join(lines), flush=True)
 
     def run_tills(self, rate: float, stop: threading.Event) -> None:
-        skus = [p["sku"] for p in CATALOG]
+        skus = [str(p["sku"]) for p in CATALOG]
         tills = []
         for store_id, store in self.stores.items():
             till = SimulatedTill(store.url, self.tokens["pos"], skus, f"{store_id}-till-1")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storelink_contract.envelope import decode_batch, encode_batch
-
 from edge_agent import commands, outbox
 from edge_agent.db import StoreDB
 from edge_agent.stock import lookup
+from storelink_contract.envelope import decode_batch, encode_batch
 
 from .conftest import NOW
 
@@ -95,4 +94,5 @@ def test_a_resync_request_puts_a_snapshot_in_the_event_stream(db: StoreDB) -> No
     _apply(db, 1, {"type": "resync_request", "at": "2026-11-23T10:00:00Z", "reason": "digest"})
     (payload,) = db.read().execute("SELECT payload FROM outbox").fetchone()
     event = json.loads(payload)
-    assert event["type"] == "stock_snapshot" and event["on_hand"] == {"MUG-1": 7}
+    assert event["type"] == "stock_snapshot"
+    assert event["on_hand"] == {"MUG-1": 7}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from storelink_contract.common import Product
 
 from edge_agent import catalog, outbox
 from edge_agent.db import StoreDB
@@ -13,6 +12,7 @@ from edge_agent.errors import IdempotencyConflict, UnknownProduct
 from edge_agent.movements import AdjustmentRequest, ReceiptRequest, adjust_stock, receive_stock
 from edge_agent.sales import SaleRequest, record_sale
 from edge_agent.stock import lookup
+from storelink_contract.common import Product
 
 from .conftest import NOW
 
@@ -63,7 +63,8 @@ def test_the_same_sale_twice_is_one_sale(db: StoreDB) -> None:
         first = record_sale(conn, request, "till-1", NOW)
     with db.write() as conn:
         again = record_sale(conn, request, "till-1", NOW)
-    assert again.replayed and again.event_seq == first.event_seq
+    assert again.replayed
+    assert again.event_seq == first.event_seq
     assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 4
     assert outbox.backlog(db.read()).depth == 2  # the receipt and one sale
 
@@ -119,7 +120,8 @@ def test_an_uncatalogued_sku_sells_at_the_tills_price(db: StoreDB) -> None:
             "t",
             NOW,
         )
-    assert result.total_cents == 299 and result.needs_count == ["NEW-1"]
+    assert result.total_cents == 299
+    assert result.needs_count == ["NEW-1"]
 
 
 def test_safety_stock_holds_back_available_to_promise(db: StoreDB) -> None:
@@ -133,11 +135,16 @@ def test_safety_stock_holds_back_available_to_promise(db: StoreDB) -> None:
 def test_a_failed_transaction_leaves_no_event_behind(db: StoreDB) -> None:
     _stock(db)
     before = outbox.backlog(db.read())
-    with pytest.raises(RuntimeError), db.write() as conn:
-        record_sale(
-            conn, SaleRequest(sale_id="s9", lines=[{"sku": "MUG-1", "quantity": 1}]), "t", NOW
-        )
-        raise RuntimeError("power cut in the middle")
+
+    def sale_then_crash() -> None:
+        with db.write() as conn:
+            record_sale(
+                conn, SaleRequest(sale_id="s9", lines=[{"sku": "MUG-1", "quantity": 1}]), "t", NOW
+            )
+            raise RuntimeError("power cut in the middle")
+
+    with pytest.raises(RuntimeError):
+        sale_then_crash()
     after = outbox.backlog(db.read())
     assert after.depth == before.depth
     assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 5
