@@ -1,0 +1,1 @@
+"""The HQ HTTP API: one router per resource, thin routes over the domain modules."""

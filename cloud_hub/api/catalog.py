@@ -1,0 +1,59 @@
+"""Catalog routes: push products and prices to stores, read the hub's catalog."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from cloud_hub import catalog, commands, fleet
+from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq
+from cloud_hub.schemas import CommandsEnqueued, ProductOut
+from storelink_contract.commands import CatalogUpsert
+from storelink_contract.common import Product, StoreId
+
+router = APIRouter(prefix="/v1/catalog", tags=["catalog"], dependencies=[Depends(require_hq)])
+
+#: Products per CatalogUpsert command, so one command stays a reasonable message.
+PRODUCTS_PER_COMMAND = 500
+
+
+class CatalogPush(BaseModel):
+    """Products to upsert, sent to ``store_ids`` or, when omitted, to every known store."""
+
+    products: list[Product] = Field(min_length=1, max_length=50_000)
+    store_ids: list[StoreId] | None = None
+
+
+@router.put("")
+def put_catalog(
+    body: Annotated[CatalogPush | list[Product], Body()], conn: WriteConn, now: Now
+) -> CommandsEnqueued:
+    """Upsert the hub's catalog and queue ``CatalogUpsert`` commands (a bare list of products
+    is accepted too and goes to every known store)."""
+    push = body if isinstance(body, CatalogPush) else CatalogPush(products=body)
+    if not push.products:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no products")
+    catalog.upsert_products(conn, push.products, now)
+    if push.store_ids is None:
+        targets = fleet.all_store_ids(conn)
+    else:
+        unknown = [s for s in push.store_ids if not fleet.store_exists(conn, s)]
+        if unknown:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown stores: {unknown}")
+        targets = push.store_ids
+    seqs: dict[str, int] = {}
+    for i in range(0, len(push.products), PRODUCTS_PER_COMMAND):
+        part = tuple(push.products[i : i + PRODUCTS_PER_COMMAND])
+        seqs.update(commands.enqueue(conn, targets, CatalogUpsert(at=now, products=part), now))
+    return CommandsEnqueued(command_type="catalog_upsert", seq_by_store=seqs)
+
+
+@router.get("")
+def get_catalog(
+    conn: ReadConn,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    after_sku: str | None = None,
+) -> list[ProductOut]:
+    return catalog.products(conn, limit=limit, after_sku=after_sku)

@@ -1,0 +1,79 @@
+"""Fleet routes: store status, one store's stock, safety stock and resync requests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Connection
+
+from cloud_hub import commands, fleet, stock
+from cloud_hub.api.deps import Now, ReadConn, ServiceDep, WriteConn, require_hq
+from cloud_hub.schemas import CommandsEnqueued, StoreStatus, StoreStockView
+from storelink_contract.commands import ResyncRequest, SafetyStockLevel, SafetyStockSet
+from storelink_contract.topics import STORE_ID_PATTERN
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"], dependencies=[Depends(require_hq)])
+
+StoreIdPath = Annotated[str, Path(pattern=STORE_ID_PATTERN)]
+
+
+class SafetyStockBody(BaseModel):
+    levels: list[SafetyStockLevel] = Field(min_length=1, max_length=10_000)
+
+
+class ResyncBody(BaseModel):
+    reason: str = Field(default="requested by HQ", max_length=200)
+
+
+def _known(conn: Connection, store_id: str) -> None:
+    if not fleet.store_exists(conn, store_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown store {store_id!r}")
+
+
+@router.get("")
+def list_stores(conn: ReadConn) -> list[StoreStatus]:
+    """Every store, those in trouble first: offline, then the biggest backlog."""
+    return fleet.statuses(conn)
+
+
+@router.get("/{store_id}")
+def get_store(store_id: StoreIdPath, conn: ReadConn) -> StoreStatus:
+    found = fleet.status(conn, store_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown store {store_id!r}")
+    return found
+
+
+@router.get("/{store_id}/stock")
+def get_store_stock(store_id: StoreIdPath, conn: ReadConn) -> StoreStockView:
+    _known(conn, store_id)
+    return stock.store_view(conn, store_id)
+
+
+@router.put("/{store_id}/safety-stock")
+def put_safety_stock(
+    store_id: StoreIdPath, body: SafetyStockBody, conn: WriteConn, service: ServiceDep, now: Now
+) -> CommandsEnqueued:
+    """Store the levels and tell the store (``SafetyStockSet``); kiosks elsewhere see the new
+    available figures with the next fan-out."""
+    _known(conn, store_id)
+    levels = {lv.sku: lv for lv in body.levels}  # the last level given for a sku wins
+    skus = stock.set_safety_stock(conn, store_id, levels.values(), now)
+    command = SafetyStockSet(at=now, levels=tuple(levels.values()))
+    seqs = commands.enqueue(conn, [store_id], command, now)
+    service.fanout.note(store_id, skus)
+    return CommandsEnqueued(command_type=command.type, seq_by_store=seqs)
+
+
+@router.post("/{store_id}/resync", status_code=status.HTTP_202_ACCEPTED)
+def request_resync(
+    store_id: StoreIdPath, conn: WriteConn, now: Now, body: ResyncBody | None = None
+) -> CommandsEnqueued:
+    """Ask the store for a full stock snapshot."""
+    _known(conn, store_id)
+    command = ResyncRequest(at=now, reason=(body or ResyncBody()).reason)
+    return CommandsEnqueued(
+        command_type=command.type, seq_by_store=commands.enqueue(conn, [store_id], command, now)
+    )

@@ -1,0 +1,344 @@
+"""Ingest of a store's event stream: idempotent, gap-aware, and never blocked by one bad item.
+
+Pure domain over a SQLAlchemy ``Connection`` (the caller owns the transaction; no MQTT here).
+The inbox is the store's ``events_applied_upto`` plus the ``store_event`` primary key, both
+written in the same transaction as the stock effect, so a replayed or duplicated batch changes
+nothing and a crash between apply and ack just means the batch is applied-and-acked next time.
+
+Per batch (sequences are contiguous inside it):
+
+- first_seq beyond applied_upto + 1: a gap. Nothing is applied; ``resend_from`` asks for the
+  missing part.
+- items at or below applied_upto: duplicates, skipped; applied_upto is acked again.
+- a new item that does not validate (or whose type comes from a newer agent) is quarantined
+  with the reason and its sequence is consumed, so the stream moves on.
+- valid events are inserted in one executemany, and on-hand gets one upsert per sku touched,
+  with the deltas summed per sku in Python first (a 500-event batch is one transaction and a
+  handful of statements, not 500 round trips).
+- ``StockSnapshot`` replaces the store's view wholesale; ``StockDigest`` is checked against the
+  view at that point of the stream and asks for a resync on mismatch.
+
+If the bulk apply is refused by the database, the events are applied one at a time in SAVEPOINTs
+and the ones the database refuses are quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from cloud_hub import fleet, quarantine
+from cloud_hub.db import Store, StoreEvent, StoreStock, bind_datetime, executemany, table, upsert
+from storelink_contract.envelope import Batch, describe_validation_error
+from storelink_contract.events import (
+    STORE_EVENT,
+    SaleRecorded,
+    StockAdjusted,
+    StockDigest,
+    StockReceived,
+    StockSnapshot,
+    stock_digest,
+)
+from storelink_contract.events import StoreEvent as WireEvent
+from storelink_contract.topics import store_topic
+
+log = logging.getLogger(__name__)
+
+_S = table(Store)
+_E = table(StoreEvent)
+_ST = table(StoreStock)
+
+_EVENT_LIST: TypeAdapter[list[WireEvent]] = TypeAdapter(list[WireEvent])
+_ADD_ON_HAND = (
+    "ON CONFLICT (store_id, sku) DO UPDATE SET "
+    "on_hand = store_stock.on_hand + excluded.on_hand, updated_at = excluded.updated_at"
+)
+_E_COLUMNS = ("store_id", "seq", "type", "at", "payload")
+#: One encoder for all items: json.dumps with non-default arguments builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), default=str)
+
+KNOWN_EVENT_TYPES = frozenset(
+    str(cls.model_fields["type"].default)
+    for cls in (SaleRecorded, StockReceived, StockAdjusted, StockSnapshot, StockDigest)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedItem:
+    seq: int
+    reason: str
+
+
+@dataclass
+class IngestResult:
+    """What one batch did and what the link should answer.
+
+    Exactly one of ``ack_upto`` (acknowledge this position) and ``resend_from`` (a gap: ask the
+    store to send again from here) is set.
+    """
+
+    applied: int = 0
+    duplicates: int = 0
+    ack_upto: int | None = None
+    resend_from: int | None = None
+    quarantined: list[QuarantinedItem] = field(default_factory=list)
+    #: Skus whose on-hand at this store changed: input to the fan-out.
+    changed_skus: set[str] = field(default_factory=set)
+    #: Set when a digest disagreed with the hub's view: the link asks the store for a snapshot.
+    resync_reason: str | None = None
+
+
+@dataclass
+class _Applied:
+    applied: int = 0
+    changed: set[str] = field(default_factory=set)
+    resync_reason: str | None = None
+    last_at: datetime | None = None
+
+
+_Parsed = tuple[int, dict[str, object], WireEvent]
+
+
+def apply_event_batch(conn: Connection, store_id: str, batch: Batch, now: datetime) -> IngestResult:
+    """Apply ``batch`` from ``store_id`` inside the caller's transaction."""
+    topic = store_topic(store_id, "up", "events")
+    fleet.touch(conn, store_id, now)
+    applied_upto = int(
+        conn.execute(
+            select(_S.c.events_applied_upto).where(_S.c.store_id == store_id).with_for_update()
+        ).scalar_one()
+    )
+    if batch.first_seq > applied_upto + 1:
+        return IngestResult(resend_from=applied_upto + 1)
+    result = IngestResult()
+    skip = max(0, applied_upto - batch.first_seq + 1)
+    result.duplicates = min(skip, len(batch.items))
+    if skip >= len(batch.items):
+        result.ack_upto = applied_upto
+        return result
+
+    parsed = _validate(conn, store_id, topic, batch, skip, now, result)
+
+    applied = _apply_all_or_one_by_one(conn, store_id, topic, parsed, now, result)
+    result.applied = applied.applied
+    result.changed_skus = applied.changed
+    result.resync_reason = applied.resync_reason
+
+    values: dict[str, object] = {"events_applied_upto": batch.last_seq}
+    if applied.last_at is not None:
+        values["last_event_at"] = applied.last_at
+        values["sync_lag_s"] = max(0.0, (now - applied.last_at).total_seconds())
+    conn.execute(update(_S).where(_S.c.store_id == store_id).values(**values))
+    result.ack_upto = batch.last_seq
+    return result
+
+
+def _validate(
+    conn: Connection,
+    store_id: str,
+    topic: str,
+    batch: Batch,
+    skip: int,
+    now: datetime,
+    result: IngestResult,
+) -> list[_Parsed]:
+    new_items = batch.items[skip:]
+    first = batch.first_seq + skip
+    try:
+        # One call for the whole list is ~2x faster than one per item; almost every batch is
+        # clean, and a dirty one is validated again item by item to find the bad ones.
+        events = _EVENT_LIST.validate_python(new_items)
+    except ValidationError:
+        pass
+    else:
+        return [
+            (first + i, item, ev)
+            for i, (item, ev) in enumerate(zip(new_items, events, strict=True))
+        ]
+    parsed: list[_Parsed] = []
+    for offset, item in enumerate(new_items):
+        seq = first + offset
+        try:
+            parsed.append((seq, item, STORE_EVENT.validate_python(item)))
+        except ValidationError as exc:
+            reason = _invalid_reason(seq, item, exc)
+            _quarantine(conn, store_id, topic, seq, reason, item, now, result)
+    return parsed
+
+
+def _invalid_reason(seq: int, item: dict[str, object], exc: ValidationError) -> str:
+    kind = item.get("type")
+    if isinstance(kind, str) and kind not in KNOWN_EVENT_TYPES:
+        return f"event {seq}: unknown event type {kind!r} (sent by a newer agent?)"
+    return f"event {seq}: invalid {kind!r}: {describe_validation_error(exc)}"
+
+
+def _quarantine(
+    conn: Connection,
+    store_id: str,
+    topic: str,
+    seq: int,
+    reason: str,
+    item: dict[str, object],
+    now: datetime,
+    result: IngestResult,
+) -> None:
+    log.warning("store %s: quarantined %s", store_id, reason)
+    quarantine.record(
+        conn,
+        store_id=store_id,
+        topic=topic,
+        seq=seq,
+        reason=reason,
+        payload=_JSON.encode(item),
+        now=now,
+    )
+    result.quarantined.append(QuarantinedItem(seq, reason))
+
+
+def _apply_all_or_one_by_one(
+    conn: Connection,
+    store_id: str,
+    topic: str,
+    parsed: list[_Parsed],
+    now: datetime,
+    result: IngestResult,
+) -> _Applied:
+    if not parsed:
+        return _Applied()
+    try:
+        with conn.begin_nested():
+            return _apply(conn, store_id, parsed, now)
+    except DBAPIError as exc:
+        if _is_connection_error(exc):
+            raise
+        log.warning(
+            "store %s: bulk apply of %d events refused (%s); applying one by one",
+            store_id,
+            len(parsed),
+            exc.orig,
+        )
+    total = _Applied()
+    for one in parsed:
+        try:
+            with conn.begin_nested():
+                part = _apply(conn, store_id, [one], now)
+        except DBAPIError as exc:
+            if _is_connection_error(exc):
+                raise
+            reason = f"event {one[0]}: database refused it: {exc.orig}"
+            _quarantine(conn, store_id, topic, one[0], reason, one[1], now, result)
+            continue
+        total.applied += part.applied
+        total.changed |= part.changed
+        total.resync_reason = part.resync_reason or total.resync_reason
+        total.last_at = part.last_at or total.last_at
+    return total
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    # A lost connection is no fault of the events: let the whole batch fail and be resent.
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _apply(conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime) -> _Applied:
+    # The stored payload is the validated event re-serialised by pydantic (canonical, and
+    # twice as fast as json.dumps of the raw item).
+    executemany(
+        conn,
+        _E,
+        _E_COLUMNS,
+        [
+            (store_id, seq, event.type, bind_datetime(conn, event.at), event.model_dump_json())
+            for seq, _item, event in parsed
+        ],
+    )
+    out = _Applied(applied=len(parsed), last_at=parsed[-1][2].at)
+    sums: dict[str, int] = {}
+    for seq, _item, event in parsed:
+        if isinstance(event, StockSnapshot):
+            _add_deltas(conn, store_id, sums, now, out.changed)
+            out.changed |= _replace_view(conn, store_id, event.on_hand, now)
+            continue
+        for d in event.deltas:
+            sums[d.sku] = sums.get(d.sku, 0) + d.delta
+        if isinstance(event, StockDigest):
+            _add_deltas(conn, store_id, sums, now, out.changed)
+            mismatch = _check_digest(conn, store_id, seq, event)
+            if mismatch is not None:
+                out.resync_reason = mismatch
+    _add_deltas(conn, store_id, sums, now, out.changed)
+    return out
+
+
+def _add_deltas(
+    conn: Connection, store_id: str, sums: dict[str, int], now: datetime, changed: set[str]
+) -> None:
+    touched = [(sku, delta) for sku, delta in sums.items() if delta != 0]
+    sums.clear()
+    if not touched:
+        return
+    at = bind_datetime(conn, now)
+    executemany(
+        conn,
+        _ST,
+        ("store_id", "sku", "on_hand", "updated_at"),
+        [(store_id, sku, delta, at) for sku, delta in touched],
+        on_conflict=_ADD_ON_HAND,
+    )
+    changed.update(sku for sku, _ in touched)
+
+
+def current_view(conn: Connection, store_id: str) -> dict[str, int]:
+    """The hub's on-hand per sku for one store."""
+    rows = conn.execute(select(_ST.c.sku, _ST.c.on_hand).where(_ST.c.store_id == store_id))
+    return {sku: int(qty) for sku, qty in rows}
+
+
+def _replace_view(
+    conn: Connection, store_id: str, on_hand: dict[str, int], now: datetime
+) -> set[str]:
+    current = current_view(conn, store_id)
+    changed = {
+        sku for sku in current.keys() | on_hand.keys() if current.get(sku, 0) != on_hand.get(sku, 0)
+    }
+    zeroed = [{"b_sku": sku} for sku in changed if sku not in on_hand]
+    if zeroed:
+        conn.execute(
+            update(_ST)
+            .where(_ST.c.store_id == store_id, _ST.c.sku == bindparam("b_sku"))
+            .values(on_hand=0, updated_at=now),
+            zeroed,
+        )
+    rows = [
+        {"store_id": store_id, "sku": sku, "on_hand": on_hand[sku], "updated_at": now}
+        for sku in changed
+        if sku in on_hand
+    ]
+    if rows:
+        stmt = upsert(conn, _ST)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["store_id", "sku"],
+                set_={"on_hand": stmt.excluded.on_hand, "updated_at": stmt.excluded.updated_at},
+            ),
+            rows,
+        )
+    return changed
+
+
+def _check_digest(conn: Connection, store_id: str, seq: int, event: StockDigest) -> str | None:
+    count, digest = stock_digest(current_view(conn, store_id).items())
+    if count == event.sku_count and digest == event.digest:
+        return None
+    return (
+        f"stock digest mismatch at event {seq}: store has {event.sku_count} skus "
+        f"({event.digest[:12]}), hub has {count} ({digest[:12]})"
+    )

@@ -1,0 +1,79 @@
+"""Wire models the hub returns over HTTP; table models never leave the database layer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class StoreStatus(_Out):
+    """One store's health as HQ sees it."""
+
+    store_id: str
+    online: bool
+    last_seen: datetime
+    sync_lag_s: float | None
+    backlog: int
+    oldest_unsent_age_s: float
+    events_applied_upto: int
+    commands_acked_upto: int
+    commands_pending: int
+    version: str
+    bdseq: int
+
+
+class StoreSkuStock(_Out):
+    """One store's figure for one sku; ``as_of`` says how fresh it is."""
+
+    store_id: str
+    sku: str
+    on_hand: int
+    safety_stock: int
+    available: int
+    as_of: datetime
+    online: bool
+
+
+class SkuAcrossStores(_Out):
+    sku: str
+    total_on_hand: int
+    total_available: int
+    stores: list[StoreSkuStock]
+
+
+class StoreStockView(_Out):
+    store_id: str
+    as_of: datetime | None
+    items: list[StoreSkuStock]
+
+
+class QuarantineEntry(_Out):
+    id: int
+    store_id: str | None
+    topic: str
+    seq: int | None
+    reason: str
+    payload: str
+    received_at: datetime
+    replayed_at: datetime | None
+
+
+class ProductOut(_Out):
+    sku: str
+    gtin: str | None
+    name: str
+    price_cents: int
+    category: str
+    updated_at: datetime
+
+
+class CommandsEnqueued(_Out):
+    """What a write did: the command sequence allocated per store."""
+
+    command_type: str
+    seq_by_store: dict[str, int]

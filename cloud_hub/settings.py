@@ -1,0 +1,52 @@
+"""The hub's one settings class, read from ``STORELINK_HUB_*`` environment variables.
+
+The HQ API token has a development default so a laptop demo works out of the box; outside
+development the hub refuses to start with it (or with an empty token).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Only good for development; ``environment=production`` refuses it.
+DEV_API_TOKEN = "dev-hq-token"  # noqa: S105 - a documented development default, refused in production
+
+
+class HubSettings(BaseSettings):
+    """Everything one hub process needs to know, with safe local defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="STORELINK_HUB_", extra="ignore")
+
+    database_url: str = "sqlite:///var/hub/hub.db"
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    broker_username: str | None = "hub"
+    broker_password: SecretStr | None = None
+    broker_ca_file: str | None = None
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    client_id: str = Field(default="storelink-hub", min_length=1, max_length=64)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8800, ge=0, le=65535)
+    api_token: SecretStr = SecretStr(DEV_API_TOKEN)
+    environment: Literal["development", "production"] = "development"
+    #: How often changed stock is fanned out to the other stores as ``StockView`` commands.
+    fanout_interval_s: float = Field(default=0.5, gt=0)
+    #: No ack progress for this long with commands in flight: send again from acked + 1.
+    ack_timeout_s: float = Field(default=10.0, gt=0)
+    #: Commands per MQTT message, and the cap of unacknowledged commands per store.
+    command_batch_size: int = Field(default=200, ge=1, le=5000)
+    max_inflight_commands: int = Field(default=2000, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> HubSettings:
+        token = self.api_token.get_secret_value()
+        if not token:
+            raise ValueError("STORELINK_HUB_API_TOKEN must not be empty")
+        if self.environment != "development" and token == DEV_API_TOKEN:
+            raise ValueError(
+                "STORELINK_HUB_API_TOKEN is the development default; set a real token "
+                "before running with STORELINK_HUB_ENVIRONMENT=production"
+            )
+        return self
