@@ -39,6 +39,7 @@ from cloud_hub.db import Store, StoreEvent, StoreStock, bind_datetime, executema
 from storelink_contract.envelope import Batch, describe_validation_error
 from storelink_contract.events import (
     STORE_EVENT,
+    EventBatch,
     SaleRecorded,
     StockAdjusted,
     StockDigest,
@@ -103,11 +104,18 @@ class _Applied:
     last_at: datetime | None = None
 
 
-_Parsed = tuple[int, dict[str, object], WireEvent]
+#: (seq, the raw item when the batch came raw (for quarantine), the validated event)
+_Parsed = tuple[int, dict[str, object] | None, WireEvent]
 
 
-def apply_event_batch(conn: Connection, store_id: str, batch: Batch, now: datetime) -> IngestResult:
-    """Apply ``batch`` from ``store_id`` inside the caller's transaction."""
+def apply_event_batch(
+    conn: Connection, store_id: str, batch: Batch | EventBatch, now: datetime
+) -> IngestResult:
+    """Apply ``batch`` from ``store_id`` inside the caller's transaction.
+
+    ``batch`` is either already validated (``EventBatch``, the fast path) or raw items
+    (``Batch``) that are validated here one by one when needed.
+    """
     topic = store_topic(store_id, "up", "events")
     fleet.touch(conn, store_id, now)
     applied_upto = int(
@@ -144,13 +152,15 @@ def _validate(
     conn: Connection,
     store_id: str,
     topic: str,
-    batch: Batch,
+    batch: Batch | EventBatch,
     skip: int,
     now: datetime,
     result: IngestResult,
 ) -> list[_Parsed]:
-    new_items = batch.items[skip:]
     first = batch.first_seq + skip
+    if isinstance(batch, EventBatch):
+        return [(first + i, None, event) for i, event in enumerate(batch.items[skip:])]
+    new_items = batch.items[skip:]
     try:
         # One call for the whole list is ~2x faster than one per item; almost every batch is
         # clean, and a dirty one is validated again item by item to find the bad ones.
@@ -234,7 +244,8 @@ def _apply_all_or_one_by_one(
             if _is_connection_error(exc):
                 raise
             reason = f"event {one[0]}: database refused it: {exc.orig}"
-            _quarantine(conn, store_id, topic, one[0], reason, one[1], now, result)
+            raw = one[1] if one[1] is not None else one[2].model_dump(mode="json")
+            _quarantine(conn, store_id, topic, one[0], reason, raw, now, result)
             continue
         total.applied += part.applied
         total.changed |= part.changed

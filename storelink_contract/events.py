@@ -95,3 +95,22 @@ def stock_digest(on_hand: Iterable[tuple[str, int]]) -> tuple[int, str]:
     for sku, qty in rows:
         h.update(f"{sku}\x1f{qty}\x1e".encode())
     return len(rows), h.hexdigest()
+
+
+class EventBatch(Frozen):
+    """A whole events batch validated in one pass from its JSON bytes.
+
+    The fast path for receivers: pydantic-core parses and validates the envelope and every
+    event in Rust, with no intermediate Python dicts. When it fails, the receiver falls back to
+    ``envelope.decode_batch`` and validates item by item, to quarantine only the bad ones.
+    """
+
+    v: Literal[1]
+    sender: str = Field(min_length=1, max_length=32)
+    stream: Literal["events"]
+    first_seq: int = Field(ge=1)
+    items: list[StoreEvent] = Field(min_length=1)
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + len(self.items) - 1

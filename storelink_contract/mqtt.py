@@ -156,6 +156,7 @@ class MqttSession:
         self._client.disconnect()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
+        _close_wakeup_sockets(self._client)
 
     @property
     def connected(self) -> bool:
@@ -240,6 +241,7 @@ class MqttSession:
             if self._fallback_pending:
                 self._fallback_pending = False
                 self._protocol = paho.MQTTv311
+                _close_wakeup_sockets(self._client)
                 self._client = self._make_client()
                 self.counters.connects = 0
                 continue
@@ -292,9 +294,7 @@ class MqttSession:
             client.subscribe(topic, qos=1)
         self._down_logged = False
         self._connack_seen = True
-        log.info(
-            "MQTT %s connected (protocol %s)", self._config.client_id, self.protocol_name
-        )
+        log.info("MQTT %s connected (protocol %s)", self._config.client_id, self.protocol_name)
         self._connected.set()
         self._inbox.put(Connected(self.protocol_name))
 
@@ -326,3 +326,14 @@ class MqttSession:
             self.counters.refused_by_broker += 1
             self.counters.last_refusal = reason.getName()
             log.error("broker refused a publish: %s", reason.getName())
+
+
+def _close_wakeup_sockets(client: paho.Client) -> None:
+    """Close paho's internal socket pair now rather than in ``__del__`` (paho issue #627).
+
+    Our callbacks make a reference cycle, so ``__del__`` runs at some later garbage collection,
+    far from the client's owner, and leaks the sockets until then (a ResourceWarning in tests).
+    """
+    reset = getattr(client, "_reset_sockets", None)
+    if callable(reset):
+        reset()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta
 from typing import Any
-
-import pytest
 
 from storelink_contract.envelope import Batch, decode_batch, encode_batch
 from storelink_contract.events import stock_digest
@@ -53,10 +50,3 @@ def batch(sender: str, first_seq: int, items: list[dict[str, Any]]) -> Batch:
 
 def receipts(n: int, at: datetime, sku: str = "SKU-1") -> list[dict[str, Any]]:
     return [received(sku, 1, at + timedelta(seconds=i), f"r{i}") for i in range(n)]
-
-
-def unavailable(reason: str) -> None:
-    """Skip a test whose service is missing, or fail when STORELINK_REQUIRE_SERVICES=1 (CI)."""
-    if os.environ.get("STORELINK_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (STORELINK_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)

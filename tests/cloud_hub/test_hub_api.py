@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from hub_helpers import payload, received
 from pydantic import ValidationError
 
 from cloud_hub.app import create_app
 from cloud_hub.service import HubService
 from cloud_hub.settings import DEV_API_TOKEN, HubSettings
+from tests.cloud_hub.hub_helpers import payload, received
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from hub_helpers import batch, received, sale
 from sqlalchemy import Engine
 
 from cloud_hub import commands, fleet, stock
@@ -13,6 +12,7 @@ from cloud_hub.fanout import FanOut, enqueue_full_view
 from cloud_hub.ingest import apply_event_batch
 from storelink_contract.commands import HUB_COMMAND, SafetyStockLevel, StockView
 from storelink_contract.session import StoreState
+from tests.cloud_hub.hub_helpers import batch, received, sale
 
 
 def _birth(engine: Engine, store_id: str, now: datetime) -> None:

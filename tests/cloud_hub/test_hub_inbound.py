@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub_helpers import digest, payload, received
 from sqlalchemy import Engine
 
 from cloud_hub import commands, fleet, quarantine
@@ -13,6 +12,7 @@ from cloud_hub.inbound import Inbound
 from cloud_hub.ingest import current_view
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.session import Ack, ResendRequest, StoreState
+from tests.cloud_hub.hub_helpers import digest, payload, received
 
 EVENTS = "storelink/v1/stores/s1/up/events"
 ACKS = "storelink/v1/stores/s1/up/acks"

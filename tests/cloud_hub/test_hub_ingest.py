@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from hub_helpers import batch, digest, receipts, received, sale, snapshot
 from sqlalchemy import Engine, func, insert, select
 
 from cloud_hub.db import Quarantine, Store, StoreEvent, table
 from cloud_hub.ingest import IngestResult, apply_event_batch, current_view
 from storelink_contract.envelope import Batch
+from tests.cloud_hub.hub_helpers import batch, digest, receipts, received, sale, snapshot
 
 
 def apply(engine: Engine, b: Batch, now: datetime, store_id: str = "s1") -> IngestResult:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
-from hub_helpers import payload, received, unavailable
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud_hub import commands
@@ -23,6 +22,8 @@ from cloud_hub.settings import HubSettings
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.envelope import decode_batch
 from storelink_contract.session import Ack, StoreState
+from tests.cloud_hub.hub_helpers import payload, received
+from tests.support.services import service_missing
 
 pytestmark = pytest.mark.mosquitto
 
@@ -37,7 +38,7 @@ def _free_port() -> int:
 def broker_url(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
-        unavailable("the mosquitto binary is not installed")
+        service_missing("the mosquitto binary is not installed")
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")

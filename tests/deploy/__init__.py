@@ -1,0 +1,1 @@
+"""Tests of the broker tooling and the deployment configs (deploy/)."""
