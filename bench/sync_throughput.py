@@ -6,9 +6,10 @@ Measures, in one run on one broker:
 1. the ceiling: paho QoS 1 publish -> subscribe, one small message per event (TCP_NODELAY on);
 2. one store draining a backlog of ``--events`` sales to a hub on SQLite (time from the agent's
    start until the hub has applied and acknowledged the last event and the outbox is empty);
-3. ``--stores`` stores draining ``--events / --stores`` each at the same time.
-The stores run in this process (StoreAgent objects, each with its own SQLite file); the hub is
-a real ``storelink-hub`` process. Goal: >= 2x the per-message ceiling, 100k backlog < 10 s.
+3. ``--stores`` stores draining ``--events / --stores`` each at the same time, each its own
+   ``storelink-agent`` process as in the field, timed from the first event applied to the last.
+The single store runs in this process (timed from its start); the hub is a real
+``storelink-hub`` process on SQLite. Goal: >= 2x the per-message ceiling, 100k backlog < 10 s.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import socket
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ from edge_agent.sales import SaleRequest, record_sale
 from edge_agent.service import StoreAgent
 from edge_agent.settings import AgentSettings
 from storelink_demo.brokers import BrokerProcess, free_port
-from storelink_demo.processes import HUB_ARGV, ManagedService, service_env
+from storelink_demo.processes import AGENT_ARGV, HUB_ARGV, ManagedService, service_env
 
 HUB_TOKEN = "bench-hub-token-0123456789"
 
@@ -104,42 +106,105 @@ def fill_backlog(settings: AgentSettings, events: int) -> None:
     agent_db.close()
 
 
-def drain(
-    hub: ManagedService, broker: BrokerProcess, workdir: Path, stores: int, events_per_store: int
+def _store_settings(workdir: Path, broker: BrokerProcess, n: int) -> AgentSettings:
+    return AgentSettings(
+        store_id=f"bench-{n:03d}-{workdir.name}",
+        data_dir=workdir / "stores",
+        broker_url=broker.url,
+        mqtt_protocol=broker.protocol,
+        http_port=0,
+        status_interval_s=60,
+        digest_interval_s=3600,
+    )
+
+
+def _applied(client: httpx.Client, store_ids: set[str]) -> list[int]:
+    fleet = {s["store_id"]: s for s in client.get("/v1/stores").json()}
+    return [fleet.get(sid, {}).get("events_applied_upto", 0) for sid in store_ids]
+
+
+def drain_in_process(
+    hub: ManagedService, broker: BrokerProcess, workdir: Path, events: int
 ) -> float:
-    """Seconds from starting ``stores`` agents with full outboxes to all applied and acked."""
-    settings = [
-        AgentSettings(
-            store_id=f"bench-{n:03d}-{workdir.name[-6:]}",
-            data_dir=workdir / "stores",
-            broker_url=broker.url,
-            mqtt_protocol=broker.protocol,
-            http_port=0,
-            status_interval_s=60,
-            digest_interval_s=3600,
-        )
-        for n in range(stores)
-    ]
-    for s in settings:
-        fill_backlog(s, events_per_store)
-    agents = [StoreAgent(s) for s in settings]
-    wanted = {s.store_id for s in settings}
+    """One store agent in this process: seconds from its start to all applied and acked."""
+    settings = _store_settings(workdir, broker, 0)
+    fill_backlog(settings, events)
+    agent = StoreAgent(settings)
     client = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {HUB_TOKEN}"})
     start = time.perf_counter()
-    for agent in agents:
-        agent.start()
+    agent.start()
     try:
-        while True:
-            fleet = {s["store_id"]: s for s in client.get("/v1/stores").json()}
-            applied = [fleet.get(sid, {}).get("events_applied_upto", 0) for sid in wanted]
-            if all(a >= events_per_store for a in applied) and all(
-                agent.uplink.status().backlog == 0 for agent in agents
-            ):
-                return time.perf_counter() - start
+        while _applied(client, {settings.store_id})[0] < events or agent.uplink.status().backlog:
             if time.perf_counter() - start > 300:
-                raise RuntimeError(f"drain did not finish in 300 s: applied {sorted(applied)}")
+                raise RuntimeError("drain did not finish in 300 s")
             time.sleep(0.02)
+        return time.perf_counter() - start
     finally:
+        client.close()
+        agent.stop()
+
+
+def drain_processes(
+    hub: ManagedService, broker: BrokerProcess, workdir: Path, stores: int, events_per_store: int
+) -> float:
+    """``stores`` agent processes (one per store, as in the field) with full outboxes: seconds
+    from the first event applied at the hub to the last (process start-up excluded)."""
+    settings = [_store_settings(workdir, broker, n) for n in range(stores)]
+    for s in settings:
+        fill_backlog(s, events_per_store)
+    wanted = {s.store_id for s in settings}
+    agents = [
+        ManagedService(
+            s.store_id,
+            AGENT_ARGV,
+            service_env(
+                "STORELINK_AGENT_",
+                {
+                    "store_id": s.store_id,
+                    "data_dir": str(s.data_dir),
+                    "broker_url": broker.url,
+                    "mqtt_protocol": broker.protocol,
+                    "http_port": str(free_port()),
+                    "status_interval_s": "60",
+                    "digest_interval_s": "3600",
+                },
+            ),
+            0,
+            workdir / f"{s.store_id}.log",
+        )
+        for s in settings
+    ]
+    for agent in agents:
+        agent.port = int(agent.env["STORELINK_AGENT_HTTP_PORT"])
+    client = httpx.Client(base_url=hub.url, headers={"Authorization": f"Bearer {HUB_TOKEN}"})
+    marks: dict[str, float] = {}
+    failure: list[str] = []
+
+    def watch() -> None:
+        # Polls from before the first launch: early stores drain while later ones start.
+        deadline = time.perf_counter() + 300
+        while time.perf_counter() < deadline:
+            applied = _applied(client, wanted)
+            now = time.perf_counter()
+            if "first" not in marks and any(applied):
+                marks["first"] = now
+            if all(a >= events_per_store for a in applied):
+                marks["last"] = now
+                return
+            time.sleep(0.02)
+        failure.append(f"drain did not finish in 300 s: applied {sorted(_applied(client, wanted))}")
+
+    watcher = threading.Thread(target=watch, name="drain-watch")
+    watcher.start()
+    try:
+        for agent in agents:
+            agent.start(timeout=60)
+        watcher.join()
+        if failure:
+            raise RuntimeError(failure[0])
+        return marks["last"] - marks["first"]
+    finally:
+        watcher.join()
         client.close()
         for agent in agents:
             agent.stop()
@@ -150,6 +215,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--stores", type=int, default=20)
     parser.add_argument("--ceiling-messages", type=int, default=30_000)
+    parser.add_argument("--fanout-interval", default="2.0", help="hub fan-out interval, s")
+    parser.add_argument("--skip-one", action="store_true", help="only the many-stores run")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="storelink-bench-sync-"))
     broker = start_bench_broker(workdir / "broker")
@@ -170,16 +237,20 @@ def main() -> None:
                     "mqtt_protocol": broker.protocol,
                     "http_port": str(port),
                     "api_token": HUB_TOKEN,
-                    "fanout_interval_s": "1.0",
+                    "fanout_interval_s": args.fanout_interval,
                 },
             ),
             port,
             workdir / "hub.log",
         ).start()
-        one = drain(hub, broker, workdir / "one", 1, args.events)
+        one = (
+            float("nan")
+            if args.skip_one
+            else drain_in_process(hub, broker, workdir / "one", args.events)
+        )
         log(f"1 store: {args.events:,} events drained in {one:.2f} s = {args.events / one:,.0f}/s")
         per_store = args.events // args.stores
-        many = drain(hub, broker, workdir / "many", args.stores, per_store)
+        many = drain_processes(hub, broker, workdir / "many", args.stores, per_store)
         total = per_store * args.stores
         log(f"{args.stores} stores: {total:,} events in {many:.2f} s = {total / many:,.0f}/s")
         emit(

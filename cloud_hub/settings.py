@@ -32,7 +32,9 @@ class HubSettings(BaseSettings):
     api_token: SecretStr = SecretStr(DEV_API_TOKEN)
     environment: Literal["development", "production"] = "development"
     #: How often changed stock is fanned out to the other stores as ``StockView`` commands.
-    fanout_interval_s: float = Field(default=0.5, gt=0)
+    #: Every stock change goes to every other store (N x N), so coalescing over a couple of
+    #: seconds matters at fleet scale; kiosks show each figure's age anyway.
+    fanout_interval_s: float = Field(default=2.0, gt=0)
     #: No ack progress for this long with commands in flight: send again from acked + 1.
     ack_timeout_s: float = Field(default=10.0, gt=0)
     #: Commands per MQTT message, and the cap of unacknowledged commands per store.

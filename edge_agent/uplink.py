@@ -214,6 +214,9 @@ class Uplink:
             self._next_seq = rows[-1][0] + 1
 
     def _check_ack_timeout(self) -> None:
+        if not self._inbox.empty():
+            # The ack may be right there, unread: a busy worker is not a silent hub.
+            return
         in_flight = self._next_seq - 1 - self._acked
         stalled = time.monotonic() - self._last_progress > self._settings.ack_timeout_s
         if in_flight > 0 and stalled:

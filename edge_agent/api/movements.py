@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from edge_agent.api.deps import AgentDep, StaffDevice
+from edge_agent.api.deps import StaffCaller
 from edge_agent.movements import (
     AdjustmentRequest,
     MovementResult,
@@ -18,11 +18,9 @@ router = APIRouter(prefix="/v1", tags=["stock movements"])
 
 
 @router.post("/receipts", status_code=status.HTTP_201_CREATED)
-def post_receipt(
-    body: ReceiptRequest, agent: AgentDep, _device: StaffDevice, response: Response
-) -> MovementResult:
+def post_receipt(body: ReceiptRequest, caller: StaffCaller, response: Response) -> MovementResult:
     """Receive delivered goods into on-hand; the same ``receipt_id`` twice is one receipt."""
-    with agent.db.write() as conn:
+    with caller.agent.db.write() as conn:
         result = receive_stock(conn, body, utcnow())
     if result.replayed:
         response.status_code = status.HTTP_200_OK
@@ -31,10 +29,10 @@ def post_receipt(
 
 @router.post("/adjustments", status_code=status.HTTP_201_CREATED)
 def post_adjustment(
-    body: AdjustmentRequest, agent: AgentDep, _device: StaffDevice, response: Response
+    body: AdjustmentRequest, caller: StaffCaller, response: Response
 ) -> MovementResult:
     """Correct on-hand by a signed delta (adjustment, count or damage)."""
-    with agent.db.write() as conn:
+    with caller.agent.db.write() as conn:
         result = adjust_stock(conn, body, utcnow())
     if result.replayed:
         response.status_code = status.HTTP_200_OK

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from edge_agent.api.deps import AgentDep, StaffDevice
+from edge_agent.api.deps import AgentDep, StaffCaller
 
 router = APIRouter(tags=["status"])
 
@@ -19,6 +19,7 @@ async def healthz(agent: AgentDep) -> dict[str, str]:
 
 
 @router.get("/v1/status")
-def get_status(agent: AgentDep, _device: StaffDevice) -> dict[str, Any]:
+def get_status(caller: StaffCaller) -> dict[str, Any]:
     """Sync state: broker connection, hub online, acked position, backlog and its age."""
+    agent = caller.agent
     return {"store_id": agent.settings.store_id, "uplink": asdict(agent.uplink.status())}
