@@ -1,0 +1,85 @@
+"""Fleet behaviour end to end: session state, drift repair, and the contract over MQTT 3.1.1."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from storelink_demo.brokers import BrokerProcess
+from tests.e2e.chain import KIOSK_TOKEN, TILL_TOKEN, Chain, wait_for
+from tests.e2e.test_sync import converged, receive, sell, start_two_stores
+
+
+def store_status(chain: Chain, store_id: str) -> dict[str, Any]:
+    status: dict[str, Any] = chain.hub.get(f"/v1/stores/{store_id}")  # type: ignore[union-attr]
+    return status
+
+
+def test_a_killed_store_goes_offline_at_the_hub_and_comes_back(chain: Chain) -> None:
+    a, _ = start_two_stores(chain)
+    first = wait_for(
+        "store-a online",
+        lambda: store_status(chain, "store-a")["online"] and store_status(chain, "store-a"),
+    )
+    a.kill()  # the broker publishes its will: the retained death
+    wait_for("store-a to be seen offline", lambda: not store_status(chain, "store-a")["online"])
+    fleet = chain.hub.get("/v1/stores")  # type: ignore[union-attr]
+    assert fleet[0]["store_id"] == "store-a"  # stores in trouble first
+    a.start()
+    back = wait_for(
+        "store-a back online",
+        lambda: store_status(chain, "store-a")["online"] and store_status(chain, "store-a"),
+    )
+    assert back["bdseq"] > first["bdseq"]
+
+
+def test_drift_at_the_hub_is_found_by_the_digest_and_repaired(chain: Chain) -> None:
+    a, _ = start_two_stores(chain, digest_interval_s="1")
+    receive(a, "MUG-1", 20)
+    wait_for("convergence", lambda: converged(chain, "store-a"))
+    # Something outside the protocol corrupts the hub's view (a restored backup, a bad fix).
+    hub_db = Path(chain.hub_database_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(hub_db) as conn:
+        conn.execute(
+            "UPDATE store_stock SET on_hand = on_hand + 5 WHERE store_id = 'store-a' "
+            "AND sku = 'MUG-1'"
+        )
+    assert chain.hub_on_hand("store-a") == {"MUG-1": 25}
+    with a.client(TILL_TOKEN) as till:
+        sell(till, "MUG-1", 1)  # the next digest covers a new stream position
+    assert wait_for(
+        "the digest to trigger a snapshot that repairs the hub",
+        lambda: chain.hub_on_hand("store-a") == {"MUG-1": 19} and converged(chain, "store-a"),
+        30,
+    )
+
+
+def test_the_contract_works_over_mqtt_3_1_1_with_the_embedded_broker(
+    tmp_path: Path, broker_factory: Callable[..., BrokerProcess]
+) -> None:
+    broker = broker_factory("amqtt")
+    assert broker.protocol == "3.1.1"
+    chain = Chain(tmp_path, broker, f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        a, b = start_two_stores(chain)
+        receive(a, "TEE-2", 9)
+        with a.client(TILL_TOKEN) as till:
+            sell(till, "TEE-2", 4)
+
+        def seen_at_b() -> bool:
+            peers = b.get("/v1/stock/TEE-2", KIOSK_TOKEN)["other_stores"]
+            return any(p["store_id"] == "store-a" and p["on_hand"] == 5 for p in peers)
+
+        wait_for("store-a's sale at store-b's kiosk over MQTT 3.1.1", seen_at_b)
+        assert converged(chain, "store-a") == {"TEE-2": 5}
+        broker.stop()  # an outage of the embedded broker: the store keeps selling
+        with a.client(TILL_TOKEN) as till:
+            sell(till, "TEE-2", 1)
+        broker.start()
+        wait_for(
+            "catch-up after the outage", lambda: converged(chain, "store-a") == {"TEE-2": 4}, 60
+        )
+    finally:
+        chain.stop()
