@@ -78,6 +78,9 @@ class Store(SQLModel, table=True):
     events_applied_upto: int = Field(default=0, sa_type=BigInteger)
     commands_acked_upto: int = Field(default=0, sa_type=BigInteger)
     commands_applied_upto: int = Field(default=0, sa_type=BigInteger)
+    #: Set when the store sent a different event under a sequence already applied (its
+    #: database was replaced or restored): nothing more is applied or acked until it rebases.
+    stream_conflict: str | None = Field(default=None, sa_type=Text)
 
 
 class StoreStock(SQLModel, table=True):

@@ -98,12 +98,30 @@ def _status_query(store_id: str | None = None) -> Select[Any]:
 
 
 def statuses(conn: Connection) -> list[StoreStatus]:
-    """Every store, those in trouble first: offline, then the biggest backlog."""
+    """Every store, those in trouble first: stream conflict, offline, then the biggest backlog."""
     rows = [StoreStatus.model_validate(r._mapping) for r in conn.execute(_status_query())]
-    rows.sort(key=lambda s: (s.online, -s.backlog, -(s.sync_lag_s or 0.0), s.store_id))
+    rows.sort(
+        key=lambda s: (
+            s.stream_conflict is None,
+            s.online,
+            -s.backlog,
+            -(s.sync_lag_s or 0.0),
+            s.store_id,
+        )
+    )
     return rows
 
 
 def status(conn: Connection, store_id: str) -> StoreStatus | None:
     row = conn.execute(_status_query(store_id)).first()
     return None if row is None else StoreStatus.model_validate(row._mapping)
+
+
+def flag_stream_conflict(conn: Connection, store_id: str, reason: str) -> bool:
+    """Mark the store's event stream as conflicting; True if it was not marked before."""
+    flagged = conn.execute(
+        update(_S)
+        .where(_S.c.store_id == store_id, _S.c.stream_conflict.is_(None))
+        .values(stream_conflict=reason)
+    )
+    return bool(flagged.rowcount)

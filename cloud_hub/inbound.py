@@ -95,15 +95,24 @@ class Inbound:
         if batch.stream != "events":
             reason = f"a {batch.stream!r} batch on the events topic"
             return self._quarantine(store_id, topic, payload, reason, now)
+        newly_flagged = False
         with self._engine.begin() as conn:
             result = apply_event_batch(conn, store_id, batch, now)
-            if result.resync_reason is not None and not commands.has_pending_of_type(
+            if result.conflict is not None:
+                newly_flagged = fleet.flag_stream_conflict(conn, store_id, result.conflict)
+            elif result.resync_reason is not None and not commands.has_pending_of_type(
                 conn, store_id, "resync_request"
             ):
                 # One outstanding request is enough: later digests before the snapshot arrives
                 # will disagree too.
                 request = ResyncRequest(at=now, reason=result.resync_reason[:200])
                 commands.enqueue(conn, [store_id], request, now)
+        if result.conflict is not None:
+            # Quarantined once (the store resends on every ack timeout); no ack either way.
+            if newly_flagged:
+                log.error("store %s: %s", store_id, result.conflict)
+                return self._quarantine(store_id, topic, payload, result.conflict, now)
+            return Reaction(store_id=store_id, ingest=result)
         if result.changed_skus:
             self._fanout.note(store_id, result.changed_skus)
         return Reaction(

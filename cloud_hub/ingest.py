@@ -94,6 +94,10 @@ class IngestResult:
     changed_skus: set[str] = field(default_factory=set)
     #: Set when a digest disagreed with the hub's view: the link asks the store for a snapshot.
     resync_reason: str | None = None
+    #: Set when an already-applied sequence arrived with a different event: the store's stream
+    #: restarted (database wiped or restored). Nothing was applied and nothing may be acked:
+    #: an ack would make the store delete sales the hub never saw.
+    conflict: str | None = None
 
 
 @dataclass
@@ -128,6 +132,10 @@ def apply_event_batch(
     result = IngestResult()
     skip = max(0, applied_upto - batch.first_seq + 1)
     result.duplicates = min(skip, len(batch.items))
+    if skip:
+        conflict = _conflicting_duplicate(conn, store_id, batch, result.duplicates, applied_upto)
+        if conflict is not None:
+            return IngestResult(duplicates=result.duplicates, conflict=conflict)
     if skip >= len(batch.items):
         result.ack_upto = applied_upto
         return result
@@ -139,13 +147,52 @@ def apply_event_batch(
     result.changed_skus = applied.changed
     result.resync_reason = applied.resync_reason
 
-    values: dict[str, object] = {"events_applied_upto": batch.last_seq}
+    values: dict[str, object] = {"events_applied_upto": batch.last_seq, "stream_conflict": None}
     if applied.last_at is not None:
         values["last_event_at"] = applied.last_at
         values["sync_lag_s"] = max(0.0, (now - applied.last_at).total_seconds())
     conn.execute(update(_S).where(_S.c.store_id == store_id).values(**values))
     result.ack_upto = batch.last_seq
     return result
+
+
+def _conflicting_duplicate(
+    conn: Connection, store_id: str, batch: Batch | EventBatch, count: int, applied_upto: int
+) -> str | None:
+    """Compare the first ``count`` items (already applied sequences) with what was applied.
+
+    A resend carries the same events; a store whose database was wiped or restored numbers
+    different events from 1 again, and acking those as duplicates would lose them silently.
+    Compared as parsed JSON of the validated event, so formatting never counts as different.
+    Resends are rare, so this read costs nothing in steady state.
+    """
+    first = batch.first_seq
+    stored = dict(
+        conn.execute(
+            select(_E.c.seq, _E.c.payload).where(
+                _E.c.store_id == store_id, _E.c.seq.between(first, first + count - 1)
+            )
+        ).all()
+    )
+    for offset in range(count):
+        seq = first + offset
+        before = stored.get(seq)
+        if before is None:
+            continue  # nothing kept to compare with
+        item = batch.items[offset]
+        if isinstance(item, dict):
+            try:
+                item = STORE_EVENT.validate_python(item)
+            except ValidationError:
+                continue  # a malformed resend is not evidence of another stream
+        if json.loads(item.model_dump_json()) != json.loads(before):
+            return (
+                f"store {store_id} sent a different event as sequence {seq}, which was already "
+                f"applied: its database was replaced or restored. Nothing more is applied until "
+                f"the store rebases its unsent events after the hub's position "
+                f"(storelink-agent stream rebase --after {applied_upto})"
+            )
+    return None
 
 
 def _validate(

@@ -25,6 +25,7 @@ class StoreStatus(_Out):
     commands_pending: int
     version: str
     bdseq: int
+    stream_conflict: str | None = None
 
 
 class StoreSkuStock(_Out):

@@ -13,6 +13,8 @@ lookup), where an ORM point read was measured ~30x slower on this machine.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edge_agent.migrations import migrate
+
+
+class DatabaseInUse(RuntimeError):
+    """Another agent process holds this store database."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -73,6 +79,20 @@ class StoreDB:
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's run lock: one agent per database, and maintenance commands that
+        renumber the stream (``stream rebase``) only while no agent runs."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DatabaseInUse(f"{self.path} is in use by a running agent") from None
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def close(self) -> None:
         with self._readers_lock:

@@ -3,6 +3,7 @@
     storelink-agent run [--store-id S] [--data-dir D] [--broker-url U] [--port N]
     storelink-agent token add --device till-1 --role pos
     storelink-agent token revoke --device till-1
+    storelink-agent stream rebase --after N     (agent stopped; N from the hub's alert)
 
 Settings come from ``STORELINK_AGENT_*`` environment variables; flags override them.
 """
@@ -16,8 +17,8 @@ import sys
 
 from pydantic import ValidationError
 
-from edge_agent import auth
-from edge_agent.db import StoreDB
+from edge_agent import auth, outbox
+from edge_agent.db import DatabaseInUse, StoreDB
 from edge_agent.settings import AgentSettings
 from storelink_contract.common import utcnow
 
@@ -47,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in auth.Role])
     revoke = token.add_parser("revoke", help="revoke a device's token")
     revoke.add_argument("--device", required=True)
+    stream = sub.add_parser("stream", help="repair the event stream").add_subparsers(
+        dest="action", required=True
+    )
+    rebase = stream.add_parser(
+        "rebase",
+        help="renumber unsent events after the hub's position (after this database was "
+        "wiped or restored; the hub's stream-conflict alert gives N)",
+    )
+    rebase.add_argument("--after", type=int, required=True, metavar="N")
     return parser
 
 
@@ -67,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "token":
         return _tokens(settings, args)
+    if args.command == "stream":
+        return _rebase(settings, args.after)
     return _run(settings)
 
 
@@ -83,6 +95,23 @@ def _tokens(settings: AgentSettings, args: argparse.Namespace) -> int:
             return 1
     finally:
         db.close()
+
+
+def _rebase(settings: AgentSettings, after: int) -> int:
+    if after < 0:
+        print("--after must be >= 0", file=sys.stderr)
+        return 2
+    db = StoreDB(settings.database_path)
+    try:
+        with db.exclusive(), db.write() as conn:
+            moved = outbox.rebase(conn, after)
+    except DatabaseInUse as exc:
+        print(f"{exc}: stop the agent first", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    print(f"{moved} unsent events now follow sequence {after}; start the agent to send them")
+    return 0
 
 
 def _run(settings: AgentSettings) -> int:

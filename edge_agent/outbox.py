@@ -72,12 +72,43 @@ def set_position(conn: sqlite3.Connection, stream: str, value: int) -> None:
     )
 
 
+def last_assigned(conn: sqlite3.Connection) -> int:
+    """The highest sequence this store has ever given an event (AUTOINCREMENT's mark)."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def rebase(conn: sqlite3.Connection, after: int) -> int:
+    """Renumber the unsent events to follow ``after``, the hub's applied position.
+
+    For a store whose database was wiped or restored: its new events reuse sequences the hub
+    has already applied, and the hub refuses them as a conflicting stream. Renumbering keeps
+    their order and makes them the continuation of what the hub has. Returns how many events
+    were renumbered. Run with the agent stopped (the caller holds the database lock).
+    """
+    first, count = conn.execute("SELECT min(seq), count(*) FROM outbox").fetchone()
+    if count:
+        offset = after + 1 - int(first)
+        # Two steps through negative numbers, so no row ever collides with another mid-update.
+        conn.execute("UPDATE outbox SET seq = -(seq + ?)", (offset,))
+        conn.execute("UPDATE outbox SET seq = -seq")
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
+    conn.execute(
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (after + int(count),)
+    )
+    conn.execute(
+        "INSERT INTO sync_position (stream, position) VALUES (?, ?) "
+        "ON CONFLICT (stream) DO UPDATE SET position = excluded.position",
+        (EVENTS_ACKED, after),
+    )
+    return int(count)
+
+
 def backlog(conn: sqlite3.Connection, now: float | None = None) -> Backlog:
     depth, oldest, last = conn.execute(
         "SELECT count(*), min(created_at), max(seq) FROM outbox"
     ).fetchone()
     if last is None:
-        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        last = row[0] if row else 0
+        last = last_assigned(conn)
     age = 0.0 if oldest is None else max(0.0, (now or time.time()) - oldest)
     return Backlog(depth=int(depth), oldest_age_s=age, last_seq=int(last))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import ExitStack
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -50,8 +51,11 @@ class StoreAgent:
             max_instances=1,
         )
         self._last_digest_seq = -1
+        self._held = ExitStack()
 
     def start(self) -> None:
+        # Held until stop(): a second agent on this database, or a rebase, refuses to run.
+        self._held.enter_context(self.db.exclusive())
         self.uplink.start()
         self._scheduler.start()
         log.info("store %s agent started (database %s)", self.settings.store_id, self.db.path)
@@ -59,6 +63,7 @@ class StoreAgent:
     def stop(self) -> None:
         self._scheduler.shutdown(wait=True)
         self.uplink.stop()
+        self._held.close()
         self.db.close()
         log.info("store %s agent stopped", self.settings.store_id)
 

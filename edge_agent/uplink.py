@@ -120,6 +120,7 @@ class Uplink:
         self._hub_online = False
         self._last_progress = time.monotonic()
         self._wake_pending = False
+        self._conflict_logged = False
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
         db.on_commit(self._notify_commit)
@@ -249,6 +250,19 @@ class Uplink:
                 self._next_seq = self._acked + 1
 
     def _acknowledge(self, upto: int) -> None:
+        if upto > self._acked and upto > outbox.last_assigned(self._db.read()):
+            # The hub acknowledges sequences this store never assigned: it knows another
+            # stream under our id (this database was wiped or restored). Deleting on that ack
+            # would drop unsynced sales; keep everything and let the operator rebase.
+            if not self._conflict_logged:
+                log.error(
+                    "hub acknowledged up to %d but this store has assigned only up to %d: "
+                    "keeping every event; see 'storelink-agent stream rebase'",
+                    upto,
+                    outbox.last_assigned(self._db.read()),
+                )
+                self._conflict_logged = True
+            return
         if upto > self._acked:
             with self._db.write() as conn:
                 outbox.acknowledge(conn, upto)

@@ -47,8 +47,9 @@ def test_same_batch_three_times_changes_stock_once(engine: Engine, now: datetime
 
 
 def test_overlapping_batch_applies_only_new_items(engine: Engine, now: datetime) -> None:
-    apply(engine, batch("s1", 1, receipts(3, now, "A")), now)
-    result = apply(engine, batch("s1", 2, receipts(4, now, "A")), now)  # seqs 2..5
+    events = receipts(5, now, "A")
+    apply(engine, batch("s1", 1, events[:3]), now)
+    result = apply(engine, batch("s1", 2, events[1:]), now)  # seqs 2..5, of which 2..3 resent
     assert (result.applied, result.duplicates, result.ack_upto) == (2, 2, 5)
     assert view(engine) == {"A": 5}
     assert store_row(engine).events_applied_upto == 5
@@ -158,3 +159,21 @@ def test_large_batches_sum_per_sku(engine: Engine, now: datetime) -> None:
     totals = view(engine)
     assert sum(totals.values()) == 1000
     assert totals["S0"] == 2 * len(range(0, 500, 7))
+
+
+def test_other_events_under_applied_sequences_are_a_conflict_not_duplicates(
+    engine: Engine, now: datetime
+) -> None:
+    """A store whose database was wiped numbers new sales from 1 again: acking them as
+    duplicates would make it delete sales the hub never saw."""
+    apply(engine, batch("s1", 1, receipts(3, now, "A")), now)
+    wiped = [received("B", 7, now, "after-wipe"), received("B", 1, now, "after-wipe-2")]
+    result = apply(engine, batch("s1", 1, wiped), now)
+    assert result.conflict is not None
+    assert "rebase --after 3" in result.conflict
+    assert (result.applied, result.ack_upto, result.resend_from) == (0, None, None)
+    assert view(engine) == {"A": 3}
+    # After the store rebases its unsent events to follow 3, they apply normally.
+    result = apply(engine, batch("s1", 4, wiped), now)
+    assert (result.applied, result.ack_upto, result.conflict) == (2, 5, None)
+    assert view(engine) == {"A": 3, "B": 8}

@@ -83,3 +83,52 @@ def test_the_contract_works_over_mqtt_3_1_1_with_the_embedded_broker(
         )
     finally:
         chain.stop()
+
+
+def test_a_wiped_store_database_loses_no_sale_and_is_repaired_by_a_rebase(chain: Chain) -> None:
+    import subprocess
+
+    from storelink_demo.processes import AGENT_ARGV
+
+    a, _ = start_two_stores(chain)
+    receive(a, "MUG-1", 10)
+    wait_for("convergence", lambda: converged(chain, "store-a"))
+    applied = store_status(chain, "store-a")["events_applied_upto"]
+
+    a.stop()
+    for path in (chain.workdir / "stores").glob("store-a.db*"):
+        path.unlink()  # local storage cleared: the new database numbers events from 1 again
+    a.start()
+    with a.client(TILL_TOKEN) as till:
+        till.post(
+            "/v1/sales",
+            json={
+                "sale_id": "after-wipe",
+                "lines": [{"sku": "MUG-1", "quantity": 2, "unit_price_cents": 450}],
+            },
+        ).raise_for_status()
+
+    conflict = wait_for(
+        "the hub to flag the conflicting stream",
+        lambda: store_status(chain, "store-a")["stream_conflict"],
+    )
+    assert f"rebase --after {applied}" in conflict
+    assert chain.hub_on_hand("store-a") == {"MUG-1": 10}  # nothing misapplied
+    assert chain.store_backlog("store-a") >= 1  # and nothing deleted at the store
+
+    a.stop()
+    rebase = subprocess.run(
+        [*AGENT_ARGV[:-1], "stream", "rebase", "--after", str(applied)],
+        env=a.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rebase.returncode == 0, rebase.stderr
+    a.start()
+    wait_for(
+        "the sale to reach the hub after the rebase",
+        lambda: chain.hub_on_hand("store-a") == {"MUG-1": 8},
+    )
+    assert store_status(chain, "store-a")["stream_conflict"] is None
+    wait_for("store-a's outbox to empty", lambda: chain.store_backlog("store-a") == 0)

@@ -153,3 +153,29 @@ def test_a_failed_transaction_leaves_no_event_behind(db: StoreDB) -> None:
             conn, SaleRequest(sale_id="s9", lines=[{"sku": "MUG-1", "quantity": 1}]), "t", NOW
         ).event_seq
     assert seq == before.last_seq + 1
+
+
+def test_rebase_renumbers_unsent_events_after_the_hubs_position(db: StoreDB) -> None:
+    _stock(db)  # a wiped store's first event: sequence 1 again
+    with db.write() as conn:
+        record_sale(
+            conn, SaleRequest(sale_id="s1", lines=[{"sku": "MUG-1", "quantity": 1}]), "t", NOW
+        )
+        assert outbox.rebase(conn, after=5000) == 2
+    conn = db.read()
+    rows = conn.execute("SELECT seq, type FROM outbox ORDER BY seq").fetchall()
+    assert rows == [(5001, "stock_received"), (5002, "sale_recorded")]
+    assert outbox.position(conn, outbox.EVENTS_ACKED) == 5000
+    with db.write() as conn:  # new events continue the renumbered stream
+        seq = record_sale(
+            conn, SaleRequest(sale_id="s2", lines=[{"sku": "MUG-1", "quantity": 1}]), "t", NOW
+        ).event_seq
+    assert seq == 5003
+    assert outbox.last_assigned(db.read()) == 5003
+
+
+def test_a_second_holder_of_the_store_database_is_refused(db: StoreDB) -> None:
+    from edge_agent.db import DatabaseInUse
+
+    with db.exclusive(), pytest.raises(DatabaseInUse, match="in use"), db.exclusive():
+        pass
