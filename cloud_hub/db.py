@@ -81,6 +81,10 @@ class Store(SQLModel, table=True):
     #: Set when the store sent a different event under a sequence already applied (its
     #: database was replaced or restored): nothing more is applied or acked until it rebases.
     stream_conflict: str | None = Field(default=None, sa_type=Text)
+    #: The store's event stream epoch (a store database's identity), and the epoch that
+    #: caused the current conflict: it stays refused until a new epoch continues the stream.
+    events_epoch: str | None = Field(default=None, max_length=32)
+    conflict_epoch: str | None = Field(default=None, max_length=32)
 
 
 class StoreStock(SQLModel, table=True):

@@ -57,7 +57,9 @@ def apply_state(conn: Connection, state: StoreState, now: datetime) -> StateOutc
         "commands_applied_upto": state.commands_applied_upto,
     }
     where = _S.c.store_id == state.store_id
-    if state.kind == "birth":
+    # A status from a newer session than the hub knows means its birth was missed (the hub was
+    # down when it came, and the retained message is a status by now): it counts as a birth.
+    if state.kind == "birth" or (state.kind == "status" and state.bdseq > current.bdseq):
         conn.execute(
             update(_S)
             .where(where)
@@ -117,11 +119,11 @@ def status(conn: Connection, store_id: str) -> StoreStatus | None:
     return None if row is None else StoreStatus.model_validate(row._mapping)
 
 
-def flag_stream_conflict(conn: Connection, store_id: str, reason: str) -> bool:
+def flag_stream_conflict(conn: Connection, store_id: str, reason: str, epoch: str | None) -> bool:
     """Mark the store's event stream as conflicting; True if it was not marked before."""
     flagged = conn.execute(
         update(_S)
         .where(_S.c.store_id == store_id, _S.c.stream_conflict.is_(None))
-        .values(stream_conflict=reason)
+        .values(stream_conflict=reason, conflict_epoch=epoch)
     )
     return bool(flagged.rowcount)

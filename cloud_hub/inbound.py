@@ -18,7 +18,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from cloud_hub import commands, fanout, fleet, quarantine
+from cloud_hub import commands, fanout, fleet, quarantine, reseed
 from cloud_hub.ingest import IngestResult, apply_event_batch
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.envelope import (
@@ -99,7 +99,9 @@ class Inbound:
         with self._engine.begin() as conn:
             result = apply_event_batch(conn, store_id, batch, now)
             if result.conflict is not None:
-                newly_flagged = fleet.flag_stream_conflict(conn, store_id, result.conflict)
+                newly_flagged = fleet.flag_stream_conflict(
+                    conn, store_id, result.conflict, result.conflict_epoch
+                )
             elif result.resync_reason is not None and not commands.has_pending_of_type(
                 conn, store_id, "resync_request"
             ):
@@ -154,6 +156,8 @@ class Inbound:
             outcome = fleet.apply_state(conn, state, now)
             if outcome.kind == "birth":
                 commands.acknowledge(conn, store_id, outcome.commands_applied_upto)
+                if outcome.commands_applied_upto == 0:
+                    reseed.reseed_store(conn, store_id, now)  # new, or its database was wiped
                 fanout.enqueue_full_view(conn, store_id, now)
         if outcome.kind == "birth":
             log.info("store %s: birth (bdseq %d, %s)", store_id, state.bdseq, state.version)

@@ -98,6 +98,7 @@ class IngestResult:
     #: restarted (database wiped or restored). Nothing was applied and nothing may be acked:
     #: an ack would make the store delete sales the hub never saw.
     conflict: str | None = None
+    conflict_epoch: str | None = None
 
 
 @dataclass
@@ -122,11 +123,44 @@ def apply_event_batch(
     """
     topic = store_topic(store_id, "up", "events")
     fleet.touch(conn, store_id, now)
-    applied_upto = int(
-        conn.execute(
-            select(_S.c.events_applied_upto).where(_S.c.store_id == store_id).with_for_update()
-        ).scalar_one()
+    row = conn.execute(
+        select(
+            _S.c.events_applied_upto,
+            _S.c.events_epoch,
+            _S.c.stream_conflict,
+            _S.c.conflict_epoch,
+            _S.c.last_event_at,
+        )
+        .where(_S.c.store_id == store_id)
+        .with_for_update()
+    ).one()
+    applied_upto = int(row.events_applied_upto)
+    epoch = batch.epoch
+    continues = (
+        epoch is not None
+        and epoch not in (row.events_epoch, row.conflict_epoch)
+        and batch.first_seq == applied_upto + 1
     )
+    if row.stream_conflict is not None and not continues:
+        # Sticky: until a new stream continues after the hub's position, nothing from this
+        # store is applied, acked or answered with a resend (either would make it delete).
+        return IngestResult(conflict=row.stream_conflict, conflict_epoch=row.conflict_epoch)
+    if (
+        not continues
+        and epoch is not None
+        and row.events_epoch is not None
+        and epoch != row.events_epoch
+    ):
+        return IngestResult(
+            conflict=(
+                f"store {store_id} sent events of a new stream (epoch {epoch}, from sequence "
+                f"{batch.first_seq}) while the hub has applied up to {applied_upto} of its "
+                f"old one: its database was replaced. Nothing more is applied until the store "
+                f"rebases its unsent events (storelink-agent stream rebase --after "
+                f"{applied_upto})"
+            ),
+            conflict_epoch=epoch,
+        )
     if batch.first_seq > applied_upto + 1:
         return IngestResult(resend_from=applied_upto + 1)
     result = IngestResult()
@@ -135,7 +169,9 @@ def apply_event_batch(
     if skip:
         conflict = _conflicting_duplicate(conn, store_id, batch, result.duplicates, applied_upto)
         if conflict is not None:
-            return IngestResult(duplicates=result.duplicates, conflict=conflict)
+            return IngestResult(
+                duplicates=result.duplicates, conflict=conflict, conflict_epoch=epoch
+            )
     if skip >= len(batch.items):
         result.ack_upto = applied_upto
         return result
@@ -147,9 +183,19 @@ def apply_event_batch(
     result.changed_skus = applied.changed
     result.resync_reason = applied.resync_reason
 
-    values: dict[str, object] = {"events_applied_upto": batch.last_seq, "stream_conflict": None}
+    values: dict[str, object] = {
+        "events_applied_upto": batch.last_seq,
+        "stream_conflict": None,
+        "conflict_epoch": None,
+    }
+    if epoch is not None:
+        values["events_epoch"] = epoch
     if applied.last_at is not None:
-        values["last_event_at"] = applied.last_at
+        # "As of" for other stores' kiosks: only ever forwards, and never past the hub's clock,
+        # so a till replaying an old sale or running fast cannot freeze the figures others see.
+        last_at = min(applied.last_at, now)
+        if row.last_event_at is None or last_at > row.last_event_at:
+            values["last_event_at"] = last_at
         values["sync_lag_s"] = max(0.0, (now - applied.last_at).total_seconds())
     conn.execute(update(_S).where(_S.c.store_id == store_id).values(**values))
     result.ack_upto = batch.last_seq
@@ -163,8 +209,9 @@ def _conflicting_duplicate(
 
     A resend carries the same events; a store whose database was wiped or restored numbers
     different events from 1 again, and acking those as duplicates would lose them silently.
-    Compared as parsed JSON of the validated event, so formatting never counts as different.
-    Resends are rare, so this read costs nothing in steady state.
+    Compared on what identifies an event (type, time, stock effect), so a field added by a
+    later contract version or a formatting change never counts as different. Resends are
+    rare, so this read costs nothing in steady state.
     """
     first = batch.first_seq
     stored = dict(
@@ -185,7 +232,7 @@ def _conflicting_duplicate(
                 item = STORE_EVENT.validate_python(item)
             except ValidationError:
                 continue  # a malformed resend is not evidence of another stream
-        if json.loads(item.model_dump_json()) != json.loads(before):
+        if _identity(json.loads(item.model_dump_json())) != _identity(json.loads(before)):
             return (
                 f"store {store_id} sent a different event as sequence {seq}, which was already "
                 f"applied: its database was replaced or restored. Nothing more is applied until "
@@ -193,6 +240,10 @@ def _conflicting_duplicate(
                 f"(storelink-agent stream rebase --after {applied_upto})"
             )
     return None
+
+
+def _identity(event: dict[str, object]) -> tuple[object, ...]:
+    return (event.get("type"), event.get("at"), json.dumps(event.get("deltas"), sort_keys=True))
 
 
 def _validate(

@@ -2,7 +2,8 @@
 
 The inbox is the ``commands_applied`` position, advanced in the same transaction as the effects,
 so a replayed or duplicated batch changes nothing. A batch that starts past the next expected
-sequence is a gap: nothing is applied and the hub is asked to resend. A command that fails
+sequence is a gap: nothing is applied and the hub is asked to resend (except for a store that
+has never applied a command: it joins the stream where the hub is). A command that fails
 validation or whose effect fails goes to ``command_quarantine`` with the reason, and its sequence
 is consumed so the commands behind it still apply.
 """
@@ -46,6 +47,13 @@ class CommandOutcome:
 def apply_batch(conn: sqlite3.Connection, batch: Batch, now: datetime) -> CommandOutcome:
     """Apply the new commands of ``batch`` inside the caller's write transaction."""
     applied_upto = outbox.position(conn, outbox.COMMANDS_APPLIED)
+    if applied_upto == 0 and batch.first_seq > 1:
+        # A store that has never applied a command (new, or its database was wiped) joins the
+        # hub's stream where it is: the hub deletes acknowledged commands, so asking for the
+        # earlier ones would loop forever. The hub re-seeds catalog and safety stock on the
+        # birth that reported this empty position.
+        log.info("joining the hub's command stream at %d", batch.first_seq)
+        applied_upto = batch.first_seq - 1
     if batch.first_seq > applied_upto + 1:
         return CommandOutcome(ack_upto=applied_upto, resend_from=applied_upto + 1)
     applied = quarantined = 0

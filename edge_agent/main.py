@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from edge_agent import auth, outbox
 from edge_agent.db import DatabaseInUse, StoreDB
+from edge_agent.device_config import BadDeviceConfig, load_devices
 from edge_agent.settings import AgentSettings
 from storelink_contract.common import utcnow
 
@@ -74,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_production()
     except (ValidationError, ValueError) as exc:
         print(f"storelink-agent: bad settings: {exc}", file=sys.stderr)
+        return 2
+    try:
+        load_devices(settings.devices_file)
+    except BadDeviceConfig as exc:
+        print(f"storelink-agent: {exc}", file=sys.stderr)
         return 2
     if args.command == "token":
         return _tokens(settings, args)

@@ -57,9 +57,19 @@ class AdjustmentRequest(ItemRef):
         return self
 
 
+class CountRequest(BaseModel):
+    """A cycle count: what was found per sku, for the skus the count covered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count_id: ExternalId
+    counted: dict[Sku, int] = Field(description="Units found per sku (0 = none found)")
+    note: str = Field(default="", max_length=500)
+
+
 class MovementResult(BaseModel):
     movement_id: str
-    kind: Literal["receipt", "adjustment"]
+    kind: Literal["receipt", "adjustment", "count"]
     deltas: list[StockDelta]
     on_hand: dict[str, int]
     event_seq: int
@@ -104,6 +114,40 @@ def adjust_stock(
     return _remember(conn, "adjustment", request.adjustment_id, request, deltas, seq, now)
 
 
+def record_count(conn: sqlite3.Connection, request: CountRequest, now: datetime) -> MovementResult:
+    """Turn a count into ``count`` deltas against on-hand at this moment of the ledger.
+
+    Counted and on-hand are compared inside the write transaction, so a sale committed during
+    the count is either before it (in on-hand) or after it (a later delta), never both.
+    """
+    earlier = _earlier(conn, "count", request.count_id, request)
+    if earlier is not None:
+        return earlier
+    deltas = []
+    for sku, found in sorted(request.counted.items()):
+        row = conn.execute("SELECT on_hand FROM stock WHERE sku = ?", (sku,)).fetchone()
+        difference = found - (row[0] if row else 0)
+        if difference:
+            deltas.append(StockDelta(sku=sku, delta=difference, reason="count"))
+    if deltas:
+        ledger.post(conn, deltas, f"count:{request.count_id}", now)
+    conn.executemany(
+        "UPDATE stock SET needs_count = 0 WHERE sku = ?", [(sku,) for sku in request.counted]
+    )
+    seq = outbox.append(
+        conn,
+        StockAdjusted(
+            at=now,
+            deltas=tuple(deltas),
+            adjustment_id=request.count_id,
+            note=request.note or f"cycle count of {len(request.counted)} skus",
+        ),
+    )
+    return _remember(
+        conn, "count", request.count_id, request, deltas, seq, now, list(request.counted)
+    )
+
+
 def _sku(conn: sqlite3.Connection, ref: ItemRef) -> str:
     if ref.sku is not None:
         return ref.sku
@@ -134,18 +178,22 @@ def _earlier(
 
 def _remember(
     conn: sqlite3.Connection,
-    kind: Literal["receipt", "adjustment"],
+    kind: Literal["receipt", "adjustment", "count"],
     movement_id: str,
     request: BaseModel,
     deltas: list[StockDelta],
     seq: int,
     now: datetime,
+    report: list[str] | None = None,
 ) -> MovementResult:
-    skus = sorted({d.sku for d in deltas})
+    """Store the answer for retries; it shows on-hand after the movement for ``report`` skus
+    (default: the skus it changed)."""
+    skus = sorted(set(report) if report is not None else {d.sku for d in deltas})
+    placeholders = ",".join("?" * len(skus))
     on_hand = {
         sku: int(q)
         for sku, q in conn.execute(
-            f"SELECT sku, on_hand FROM stock WHERE sku IN ({','.join('?' * len(skus))})",  # noqa: S608
+            f"SELECT sku, on_hand FROM stock WHERE sku IN ({placeholders})",  # noqa: S608
             skus,
         )
     }

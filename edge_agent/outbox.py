@@ -9,6 +9,7 @@ only when the hub's application-level ack covers them.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -78,6 +79,20 @@ def last_assigned(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def stream_epoch(conn: sqlite3.Connection) -> str:
+    """This database's stream epoch, created with the database (call inside a write).
+
+    Sent with every batch, so the hub can tell a restarted numbering (a wiped or replaced
+    database has a new epoch) from a resend of the same stream.
+    """
+    row = conn.execute("SELECT value FROM meta WHERE key = 'stream_epoch'").fetchone()
+    if row is not None:
+        return str(row[0])
+    epoch = secrets.token_hex(8)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('stream_epoch', ?)", (epoch,))
+    return epoch
+
+
 def rebase(conn: sqlite3.Connection, after: int) -> int:
     """Renumber the unsent events to follow ``after``, the hub's applied position.
 
@@ -100,6 +115,13 @@ def rebase(conn: sqlite3.Connection, after: int) -> int:
         "INSERT INTO sync_position (stream, position) VALUES (?, ?) "
         "ON CONFLICT (stream) DO UPDATE SET position = excluded.position",
         (EVENTS_ACKED, after),
+    )
+    # A new epoch: the hub accepts a new stream only when it continues exactly after its
+    # applied position, which is what this renumbering produces.
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('stream_epoch', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (secrets.token_hex(8),),
     )
     return int(count)
 

@@ -11,7 +11,7 @@ import hashlib
 import sqlite3
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent import catalog, ledger, outbox
 from edge_agent.clock import iso
@@ -44,7 +44,9 @@ class SaleRequest(BaseModel):
 
     sale_id: ExternalId = Field(description="Unique per sale; a retry reuses it")
     lines: list[SaleLineRequest] = Field(min_length=1, max_length=500)
-    at: datetime | None = Field(default=None, description="When the till rang it up (UTC)")
+    at: AwareDatetime | None = Field(
+        default=None, description="When the till rang it up, with its UTC offset"
+    )
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json(exclude={"at"}).encode()).hexdigest()
@@ -66,9 +68,17 @@ def record_sale(
     """Record a sale (inside the caller's write transaction) or return the earlier result."""
     fingerprint = request.fingerprint()
     earlier = conn.execute(
-        "SELECT request_hash, response FROM sale WHERE sale_id = ?", (request.sale_id,)
+        "SELECT request_hash, response, terminal_id FROM sale WHERE sale_id = ?",
+        (request.sale_id,),
     ).fetchone()
     if earlier is not None:
+        if earlier[2] != terminal_id:
+            # Two tills numbering receipts alike: replaying the other till's sale would drop
+            # this one silently. Refuse, so the till notices and numbers its sales uniquely.
+            raise IdempotencyConflict(
+                f"sale id {request.sale_id} was already used by {earlier[2]}; "
+                "each till must give its sales unique ids"
+            )
         if earlier[0] != fingerprint:
             raise IdempotencyConflict(
                 f"sale {request.sale_id} was already recorded with different lines"

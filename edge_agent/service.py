@@ -14,6 +14,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from edge_agent import auth, commands, outbox
 from edge_agent.db import StoreDB
+from edge_agent.device_actions import DeviceActions
+from edge_agent.device_config import load_devices
+from edge_agent.device_manager import DeviceManager
 from edge_agent.settings import AgentSettings
 from edge_agent.uplink import Uplink
 from storelink_contract.common import utcnow
@@ -32,7 +35,10 @@ class StoreAgent:
             for device_id, role, token in auth.parse_bootstrap(settings.bootstrap_tokens):
                 auth.register_token(conn, device_id, role, token, utcnow())
             bdseq = _next_bdseq(conn)
-        self.uplink = Uplink(settings, self.db, bdseq)
+        configs = load_devices(settings.devices_file)
+        self.device_actions = DeviceActions(self.db, settings.store_id, configs)
+        self.devices = DeviceManager(configs, self.device_actions)
+        self.uplink = Uplink(settings, self.db, bdseq, self.devices.health)
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
             self.uplink.publish_status,
@@ -50,6 +56,14 @@ class StoreAgent:
             coalesce=True,
             max_instances=1,
         )
+        self._scheduler.add_job(
+            self.device_actions.sweep,
+            "interval",
+            seconds=5,
+            id="rfid-sweep",
+            coalesce=True,
+            max_instances=1,
+        )
         self._last_digest_seq = -1
         self._held = ExitStack()
 
@@ -57,11 +71,13 @@ class StoreAgent:
         # Held until stop(): a second agent on this database, or a rebase, refuses to run.
         self._held.enter_context(self.db.exclusive())
         self.uplink.start()
+        self.devices.start()
         self._scheduler.start()
         log.info("store %s agent started (database %s)", self.settings.store_id, self.db.path)
 
     def stop(self) -> None:
         self._scheduler.shutdown(wait=True)
+        self.devices.stop()
         self.uplink.stop()
         self._held.close()
         self.db.close()

@@ -41,6 +41,9 @@ class AgentSettings(BaseSettings):
     status_interval_s: float = Field(default=5.0, gt=0)
     digest_interval_s: float = Field(default=60.0, gt=0)
 
+    #: JSON list of the store's devices (scanners, cameras, RFID readers, locker boards).
+    devices_file: Path | None = None
+
     #: Bootstrap device tokens "device_id:role:token,..." (development and demo); production
     #: provisions tokens with ``storelink-agent token add`` instead.
     bootstrap_tokens: str = ""

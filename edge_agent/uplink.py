@@ -116,6 +116,7 @@ class Uplink:
         )
         with db.write() as conn:
             self._acked = outbox.position(conn, outbox.EVENTS_ACKED)
+            self._epoch = outbox.stream_epoch(conn)
         self._next_seq = self._acked + 1
         self._hub_online = False
         self._last_progress = time.monotonic()
@@ -205,7 +206,9 @@ class Uplink:
             rows = outbox.read_from(conn, self._next_seq, limit)
             if not rows:
                 return
-            payload = encode_batch(self._store_id, "events", rows[0][0], [p for _, p in rows])
+            payload = encode_batch(
+                self._store_id, "events", rows[0][0], [p for _, p in rows], self._epoch
+            )
             try:
                 self._session.publish(self._events_topic, payload)
             except BrokerUnavailable:
@@ -297,6 +300,9 @@ class Uplink:
         if online and not self._hub_online:
             log.info("hub is online; sending from sequence %d", self._acked + 1)
             self._next_seq = self._acked + 1
+            # Rebirth (Sparkplug): a hub that restarted may have missed our birth.
+            self._hub_online = online
+            self._publish_state("birth")
         self._hub_online = online
 
     def _publish_state(self, kind: str) -> None:

@@ -5,6 +5,10 @@ Wire form (JSON)::
     {"v": 1, "sender": "store-001", "stream": "events", "first_seq": 41,
      "items": [{...event 41...}, {...event 42...}]}
 
+``epoch`` names the sender's stream: a store database gets a random one when it is created and
+a new one when its unsent events are rebased, so the hub can tell a restarted numbering (a wiped
+or replaced database) from a resend. Optional for senders that predate it.
+
 Item ``i`` has sequence ``first_seq + i``: sequences are contiguous inside a batch, so a
 receiver can tell exactly which ones it has applied even when one item is malformed. Items are
 kept as raw JSON here and validated one by one by the receiver, so one bad item is quarantined
@@ -39,6 +43,7 @@ class Batch(BaseModel):
     sender: str = Field(min_length=1, max_length=32)
     stream: Stream
     first_seq: int = Field(ge=1)
+    epoch: str | None = Field(default=None, pattern=r"^[0-9a-f]{8,32}$")
     items: list[dict[str, Any]] = Field(min_length=1)
 
     @property
@@ -47,11 +52,14 @@ class Batch(BaseModel):
         return self.first_seq + len(self.items) - 1
 
 
-def encode_batch(sender: str, stream: Stream, first_seq: int, items_json: list[str]) -> bytes:
+def encode_batch(
+    sender: str, stream: Stream, first_seq: int, items_json: list[str], epoch: str | None = None
+) -> bytes:
     """Build a batch from items that are already JSON object texts, contiguous from first_seq."""
+    epoch_field = f'"epoch":"{epoch}",' if epoch else ""
     head = (
         f'{{"v":{SCHEMA_VERSION},"sender":{json.dumps(sender)},'
-        f'"stream":"{stream}","first_seq":{first_seq},"items":['
+        f'"stream":"{stream}","first_seq":{first_seq},{epoch_field}"items":['
     )
     return (head + ",".join(items_json) + "]}").encode()
 

@@ -109,6 +109,7 @@ class EventBatch(Frozen):
     sender: str = Field(min_length=1, max_length=32)
     stream: Literal["events"]
     first_seq: int = Field(ge=1)
+    epoch: str | None = Field(default=None, pattern=r"^[0-9a-f]{8,32}$")
     items: list[StoreEvent] = Field(min_length=1)
 
     @property

@@ -58,11 +58,12 @@ class BrokerConfig:
     def host_port_tls(self) -> tuple[str, int, bool]:
         """Host, port and whether TLS is on, from the URL (credentials in the URL allowed)."""
         parts = urlsplit(self.url)
+        shown = parts._replace(netloc=parts.hostname or "").geturl()  # never log a password
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ValueError(f"broker URL {self.url!r}: scheme must be mqtt:// or mqtts://")
+            raise ValueError(f"broker URL {shown!r}: scheme must be mqtt:// or mqtts://")
         tls = parts.scheme in ("mqtts", "ssl")
         if not parts.hostname:
-            raise ValueError(f"broker URL {self.url!r} has no host")
+            raise ValueError(f"broker URL {shown!r} has no host")
         return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
     def credentials(self) -> tuple[str | None, str | None]:
@@ -226,14 +227,20 @@ class MqttSession:
             self.counters.connects += 1
             self._connack_seen = False
             rc = paho.MQTT_ERR_SUCCESS
+            was_connected = False
             while not self._stopping.is_set() and rc == paho.MQTT_ERR_SUCCESS:
                 rc = self._client.loop(timeout=0.2)
+                was_connected = was_connected or self._connected.is_set()
             if self._stopping.is_set():
                 self._connected.clear()
                 break
-            if self._connack_seen:
+            if was_connected:
                 delay = self._config.backoff_min_s  # it was up: start the backoff afresh
-            elif self._config.protocol == "auto" and self._protocol == paho.MQTTv5:
+            elif (
+                not self._connack_seen
+                and self._config.protocol == "auto"
+                and self._protocol == paho.MQTTv5
+            ):
                 # Closed before any CONNACK: amqtt does that to a level-5 CONNECT with a will.
                 log.info("broker closed an MQTT 5 connection unanswered; trying MQTT 3.1.1")
                 self._fallback_pending = True
@@ -275,6 +282,7 @@ class MqttSession:
         reason: ReasonCode,
         _props: Properties | None = None,
     ) -> None:
+        self._connack_seen = True  # answered, even if refused: not a protocol problem
         if reason.is_failure:
             if (
                 self._config.protocol == "auto"
@@ -293,7 +301,6 @@ class MqttSession:
         for topic in self._subscriptions:
             client.subscribe(topic, qos=1)
         self._down_logged = False
-        self._connack_seen = True
         log.info("MQTT %s connected (protocol %s)", self._config.client_id, self.protocol_name)
         self._connected.set()
         self._inbox.put(Connected(self.protocol_name))

@@ -27,12 +27,18 @@ class InvalidStoreId(ValueError):
     """A store id that could not be used safely in a topic or an ACL pattern."""
 
 
+#: Names a store may not take: "hub" is the hub's broker identity (full access in the ACL).
+RESERVED_IDS = frozenset({"hub"})
+
+
 def check_store_id(store_id: str) -> str:
     """Return ``store_id`` unchanged, or raise ``InvalidStoreId`` saying why."""
     if not _STORE_ID.fullmatch(store_id):
         raise InvalidStoreId(
             f"store id {store_id!r} must be 1-32 characters of A-Z, a-z, 0-9, '_' or '-'"
         )
+    if store_id.lower() in RESERVED_IDS:
+        raise InvalidStoreId(f"store id {store_id!r} is reserved for the hub")
     return store_id
 
 

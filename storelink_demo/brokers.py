@@ -300,7 +300,11 @@ def render_mosquitto_conf(
     """The demo/test configuration from ``deploy/mosquitto/mosquitto.conf.template``."""
     template = Template((DEPLOY_MOSQUITTO / "mosquitto.conf.template").read_text())
     if password_file is not None and acl_file is not None:
-        auth_lines = f"password_file {password_file}\nacl_file {acl_file}"
+        # use_username_as_clientid: a store's credentials cannot connect under another
+        # client's id (the hub's, another store's) and kick it off the broker.
+        auth_lines = (
+            f"password_file {password_file}\nacl_file {acl_file}\nuse_username_as_clientid true"
+        )
         allow_anonymous = "false"
     else:
         auth_lines = "# anonymous, no ACL: the raw throughput ceiling for benchmarks only"

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from edge_agent import __version__
-from edge_agent.api import movements, sales, stock
+from edge_agent.api import devices, movements, sales, stock
 from edge_agent.api import status as status_routes
 from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
 from edge_agent.service import StoreAgent
+from storelink_contract.envelope import describe_validation_error
 
 _STATUS_OF: dict[type[StoreError], int] = {
     UnknownProduct: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -40,8 +42,23 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.agent = agent
-    for router in (sales.router, movements.router, stock.router, status_routes.router):
+    for router in (
+        sales.router,
+        movements.router,
+        stock.router,
+        devices.router,
+        status_routes.router,
+    ):
         app.include_router(router)
+
+    @app.exception_handler(ValidationError)
+    async def out_of_range(_request: Request, exc: ValidationError) -> JSONResponse:
+        # A body that passed its own checks but builds an impossible event (a total beyond
+        # any till's range): a clear refusal, never a 500 that the till retries forever.
+        return JSONResponse(
+            {"detail": describe_validation_error(exc), "error": "OutOfRange"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:

@@ -109,3 +109,23 @@ def test_digest_mismatch_queues_one_resync_request(engine: Engine, now: datetime
         pending = commands.pending(conn, "s1", 0, 10)
     assert len(pending) == 1
     assert '"resync_request"' in pending[0].payload
+
+
+def test_a_status_from_a_newer_session_brings_a_store_back_online(
+    engine: Engine, now: datetime
+) -> None:
+    """The hub missed the store's birth (it was down); the retained status must do."""
+    from cloud_hub import fleet
+    from storelink_contract.session import StoreState
+
+    with engine.begin() as conn:
+        fleet.apply_state(conn, StoreState(kind="birth", store_id="s1", bdseq=5), now)
+        fleet.apply_state(conn, StoreState(kind="death", store_id="s1", bdseq=5), now)
+        outcome = fleet.apply_state(
+            conn, StoreState(kind="status", store_id="s1", bdseq=6, commands_applied_upto=3), now
+        )
+        assert outcome.kind == "birth"
+        assert fleet.online_store_ids(conn) == ["s1"]
+        stale = fleet.apply_state(conn, StoreState(kind="death", store_id="s1", bdseq=5), now)
+        assert fleet.online_store_ids(conn) == ["s1"]
+        assert stale.kind == "death"

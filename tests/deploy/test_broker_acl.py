@@ -175,7 +175,7 @@ def test_credentials_are_per_store_and_the_hub_is_separate(
     assert len(users) == 4  # four distinct random passwords
     with pytest.raises(KeyError):
         mosquitto_broker.credentials("store-z")
-    with pytest.raises(KeyError):
+    with pytest.raises(InvalidStoreId, match="reserved"):
         mosquitto_broker.credentials("hub")
 
 

@@ -104,3 +104,30 @@ def test_unknown_product_lookup_is_404_and_openapi_is_served(api: TestClient) ->
     spec = api.get("/openapi.json").json()
     assert "/v1/sales" in spec["paths"]
     assert "/v1/stock/{sku_or_gtin}" in spec["paths"]
+
+
+def test_two_tills_with_the_same_sale_id_are_refused_not_merged(api: TestClient) -> None:
+    """Receipt numbers colliding across tills must never drop the second sale silently."""
+    sale = {"sale_id": "0001", "lines": [{"sku": "MUG-1", "quantity": 1, "unit_price_cents": 450}]}
+    assert api.post("/v1/sales", headers=auth("pos"), json=sale).status_code == 201
+    other_till = api.post("/v1/sales", headers=auth("manager"), json=sale)
+    assert other_till.status_code == 409
+    assert "already used by pos-1" in other_till.json()["detail"]
+
+
+def test_a_sale_time_without_utc_offset_or_out_of_range_is_a_422(api: TestClient) -> None:
+    naive = {
+        "sale_id": "s-n",
+        "at": "2026-11-23T10:00:00",
+        "lines": [{"sku": "MUG-1", "quantity": 1, "unit_price_cents": 450}],
+    }
+    r = api.post("/v1/sales", headers=auth("pos"), json=naive)
+    assert r.status_code == 422
+    assert "timezone" in r.text
+    huge = {
+        "sale_id": "s-h",
+        "lines": [{"sku": "MUG-1", "quantity": 100_000, "unit_price_cents": 10**11}],
+    }
+    r = api.post("/v1/sales", headers=auth("pos"), json=huge)
+    assert r.status_code == 422
+    assert "total_cents" in r.json()["detail"]

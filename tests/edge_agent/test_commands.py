@@ -96,3 +96,13 @@ def test_a_resync_request_puts_a_snapshot_in_the_event_stream(db: StoreDB) -> No
     event = json.loads(payload)
     assert event["type"] == "stock_snapshot"
     assert event["on_hand"] == {"MUG-1": 7}
+
+
+def test_a_store_that_never_applied_a_command_joins_the_stream_where_the_hub_is(
+    db: StoreDB,
+) -> None:
+    """A wiped store: the hub deleted commands 1..5 when they were acked the first time."""
+    outcome = _apply(db, 6, CATALOG)
+    assert (outcome.ack_upto, outcome.resend_from, outcome.applied) == (6, None, 1)
+    gap = _apply(db, 9, CATALOG)  # from now on a gap is a gap
+    assert gap.resend_from == 7
