@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 class DeviceSource(Protocol):
     """What the manager needs of a device client."""
 
-    stats: DeviceStats
+    @property
+    def stats(self) -> DeviceStats: ...
 
     def open(self) -> None: ...
 
@@ -197,4 +198,4 @@ def build_source(config: DeviceConfig) -> DeviceSource:
             from edge_agent.llrp_source import LlrpSource
 
             return LlrpSource(config)
-    raise ValueError(f"unknown device kind {config!r}")
+    raise ValueError(f"unknown device kind {config!r}")  # pragma: no cover - union exhausted

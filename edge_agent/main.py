@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     for flag, env in _FLAG_TO_ENV.items():
         value = getattr(args, flag)
         if value is not None:
