@@ -84,6 +84,8 @@ class Store(SQLModel, table=True):
     #: The store's event stream epoch (a store database's identity), and the epoch that
     #: caused the current conflict: it stays refused until a new epoch continues the stream.
     events_epoch: str | None = Field(default=None, max_length=32)
+    #: The devices' health from the store's last birth or status (JSON list of DeviceHealth).
+    devices: str = Field(default="[]", sa_type=Text)
     conflict_epoch: str | None = Field(default=None, max_length=32)
 
 

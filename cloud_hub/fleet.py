@@ -9,6 +9,7 @@ turn a store that has already reconnected offline. Called by the inbound handler
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,7 @@ def apply_state(conn: Connection, state: StoreState, now: datetime) -> StateOutc
         "backlog": state.backlog,
         "oldest_unsent_age_s": state.oldest_unsent_age_s,
         "commands_applied_upto": state.commands_applied_upto,
+        "devices": json.dumps([d.model_dump(mode="json") for d in state.devices]),
     }
     where = _S.c.store_id == state.store_id
     # A status from a newer session than the hub knows means its birth was missed (the hub was

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from storelink_contract.session import DeviceHealth
 
 
 class _Out(BaseModel):
@@ -26,6 +29,12 @@ class StoreStatus(_Out):
     version: str
     bdseq: int
     stream_conflict: str | None = None
+    devices: list[DeviceHealth] = Field(default_factory=list)
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_from_json(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class StoreSkuStock(_Out):

@@ -111,7 +111,10 @@ class DeviceActions:
         code: str = event.gtin or event.data
         slot.extra["last_scan"] = code
         if config.role == "receiving":
-            window = config.repeat_window_s if isinstance(config, ScannerConfig) else 0.0
+            # A camera's debounce also holds across a reconnect (its own debouncer restarts).
+            window = (
+                config.repeat_window_s if isinstance(config, ScannerConfig) else config.debounce_s
+            )
             if self._repeated(config.device_id, code, window):
                 return
             if event.gtin is None:

@@ -201,6 +201,9 @@ class BrokerProcess:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if _PRCTL is not None else None,
+            # Ctrl-C in a terminal reaches the launcher only, which stops the broker last,
+            # after the agents and the hub have said goodbye through it.
+            start_new_session=True,
         )
         try:
             self.wait_ready(timeout)

@@ -3,7 +3,8 @@
     storelink-demo [--stores 2] [--rate 1.0] [--data-dir var/demo] [--broker-url URL] [--fresh]
 
 Starts a broker (Mosquitto with the per-store ACL when installed, the embedded amqtt broker
-otherwise, or the one at ``--broker-url``), the hub, N store agents, seeds a catalog through the
+otherwise, or the one at ``--broker-url``), the hub, N store agents with simulated devices (a
+receiving scanner, an RFID reader, a locker board, each on a pty), seeds a catalog through the
 hub and opening stock through each store's staff API, then runs a simulated till per store.
 Prints every URL and token; Ctrl-C stops everything, tills first, broker last.
 """
@@ -11,7 +12,9 @@ Prints every URL and token; Ctrl-C stops everything, tills first, broker last.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import random
 import secrets
 import shutil
 import signal
@@ -23,7 +26,11 @@ from types import FrameType
 
 import httpx
 
+from devices.locker.simulator import LockerBoardSimulator
 from devices.pos.simulator import SimulatedTill
+from devices.rfid.epc import encode_sgtin96
+from devices.rfid.simulator import ChafonSimulator
+from devices.scanner.simulator import ScannerSimulator
 from storelink_demo.brokers import BrokerProcess, free_port, start_best_broker
 from storelink_demo.processes import AGENT_ARGV, HUB_ARGV, ManagedService, service_env
 
@@ -57,6 +64,14 @@ CATALOG = [
         "name": "Steel bottle",
         "price_cents": 1200,
         "category": "home",
+    },
+    # RFID-tagged: the GS1 TDS example GTIN, so the demo's SGTIN-96 tags decode to it.
+    {
+        "sku": "TAG-5",
+        "gtin": "80614141123458",
+        "name": "Tagged jacket",
+        "price_cents": 8900,
+        "category": "apparel",
     },
 ]
 
@@ -115,6 +130,7 @@ class Demo:
             role: secrets.token_urlsafe(24) for role in ("pos", "kiosk", "staff", "manager")
         }
         self._tills: list[threading.Thread] = []
+        self._devices: dict[str, StoreDevices] = {}
 
     def start(self, broker_url: str | None) -> None:
         if broker_url:
@@ -125,6 +141,7 @@ class Demo:
             log.info("broker: %s (%s, MQTT %s)", self.broker.url, self.broker.kind, self.protocol)
         self.hub = self._start_hub()
         for store_id in self.store_ids:
+            self._devices[store_id] = StoreDevices(self.data_dir / "devices" / store_id)
             self.stores[store_id] = self._start_store(store_id)
         self._seed()
 
@@ -170,6 +187,7 @@ class Demo:
                 "mqtt_protocol": self.protocol,
                 "http_port": str(port),
                 "bootstrap_tokens": tokens,
+                "devices_file": str(self._devices[store_id].devices_file.resolve()),
             },
         )
         log.info("starting %s", store_id)
@@ -219,7 +237,11 @@ class Demo:
             f"{self.hub.url}/v1/stores",
         ]
         for store_id, store in self.stores.items():
-            lines.append(f"  {store_id:<12} {store.url}/docs")
+            lines.append(f"  {store_id:<12} {store.url}/docs      devices: {store.url}/v1/devices")
+        lines.append(
+            "  simulated devices per store: a receiving scanner (deliveries every few "
+            "seconds), an RFID reader (tagged jackets on the sales floor), a locker board"
+        )
         lines.append("  store device tokens (same for every demo store):")
         lines.extend(f"    {role:<8} {token}" for role, token in self.tokens.items())
         lines.append(f"  logs         {self.data_dir / 'logs'}")
@@ -232,6 +254,14 @@ class Demo:
             till = SimulatedTill(store.url, self.tokens["pos"], skus, f"{store_id}-till-1")
             tills.append(till)
             thread = threading.Thread(target=till.run, args=(rate, stop), name=f"till-{store_id}")
+            thread.start()
+            self._tills.append(thread)
+        for devices in self._devices.values():
+            thread = threading.Thread(
+                target=devices.deliver,
+                args=(stop, [str(p["gtin"]) for p in CATALOG[:4]]),
+                name="deliveries",
+            )
             thread.start()
             self._tills.append(thread)
         while not stop.wait(0.5):
@@ -252,7 +282,55 @@ class Demo:
             self.hub.stop()
         if self.broker is not None:
             self.broker.stop()
+        for devices in self._devices.values():
+            devices.close()
         log.info("demo stopped")
+
+
+class StoreDevices:
+    """One store's simulated hardware, on ptys owned by this process."""
+
+    def __init__(self, workdir: Path) -> None:
+        workdir = workdir.resolve()  # the agents open these paths from their own processes
+        workdir.mkdir(parents=True, exist_ok=True)
+        for stale in workdir.glob("tty*"):
+            stale.unlink()
+        self.scanner = ScannerSimulator(link=workdir / "ttyRECEIVING")
+        tags = [encode_sgtin96("0614141", "812345", serial) for serial in range(1, 13)]
+        self.rfid = ChafonSimulator(tags).start()
+        self.locker = LockerBoardSimulator()
+        self.devices_file = workdir / "devices.json"
+        self.devices_file.write_text(
+            json.dumps(
+                [
+                    {
+                        "kind": "scanner",
+                        "device_id": "receiving-1",
+                        "url": self.scanner.path,
+                        "role": "receiving",
+                    },
+                    {
+                        "kind": "rfid_serial",
+                        "device_id": "floor-reader",
+                        "url": self.rfid.path,
+                        "antennas": {"1": "sales_floor"},
+                    },
+                    {"kind": "locker_board", "device_id": "locker-bank-a", "url": self.locker.path},
+                ],
+                indent=2,
+            )
+        )
+
+    def deliver(self, stop: threading.Event, gtins: list[str]) -> None:
+        """A delivery being scanned in: one unit every few seconds."""
+        rng = random.Random()
+        while not stop.wait(rng.uniform(2.0, 6.0)):
+            self.scanner.scan(rng.choice(gtins))
+
+    def close(self) -> None:
+        self.scanner.close()
+        self.rfid.stop()
+        self.locker.close()
 
 
 if __name__ == "__main__":

@@ -98,8 +98,14 @@ def test_scans_at_receiving_and_kiosk_and_device_health(
     assert lookup["sku"] == "MUG-1"
     assert lookup["here"]["on_hand"] == 4
 
-    fleet = chain.hub.get("/v1/stores/store-a")  # type: ignore[union-attr]
-    assert fleet["online"]
+    def hub_sees_devices() -> dict[str, Any] | None:
+        fleet = chain.hub.get("/v1/stores/store-a")  # type: ignore[union-attr]
+        health = {d["device_id"]: d for d in fleet["devices"]}
+        return health if len(health) == 3 and health["rcv-1"]["errors"] >= 1 else None
+
+    health = wait_for("device health in the store's status at the hub", hub_sees_devices)
+    assert health["bank-a"]["kind"] == "locker_board"
+    assert health["bank-a"]["connected"]
 
     receiving.unplug()  # the scanner's cable is pulled: reported, then recovered
     wait_for("rcv-1 to be reported down", lambda: not device(a, "rcv-1")["health"]["connected"])
