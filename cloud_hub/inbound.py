@@ -17,6 +17,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cloud_hub import commands, fanout, fleet, quarantine, reseed
 from cloud_hub.ingest import IngestResult, apply_event_batch
@@ -50,6 +51,8 @@ class Reaction:
     went_offline: bool = False
     quarantined: str | None = None
     ingest: IngestResult | None = None
+    #: The database was unreachable: handle the same message again after a pause.
+    retry: bool = False
 
 
 class Inbound:
@@ -71,7 +74,13 @@ class Inbound:
                 return self._acks(store_id, topic, payload, now)
             if parsed.channel == "state":
                 return self._state(store_id, topic, payload, now)
-        except Exception as exc:  # a hub bug or a database outage must not kill the worker
+        except (OperationalError, InterfaceError) as exc:
+            # The database is unreachable: no fault of the message. Quarantining it would lose
+            # births and deaths (never resent) and fill the quarantine with resends; the link
+            # retries the same message once the database answers again.
+            log.warning("store %s: database unavailable (%s); will retry", store_id, exc.orig)
+            return Reaction(store_id=store_id, retry=True)
+        except Exception as exc:  # a hub bug must not kill the worker
             log.exception("store %s: failed to handle a message on %s", store_id, topic)
             return self._quarantine(store_id, topic, payload, f"hub failed to apply: {exc}", now)
         return self._quarantine(

@@ -166,6 +166,11 @@ class HubLink:
 
     def _on_message(self, msg: Message) -> bool:
         reaction = self._inbound.handle(msg.topic, msg.payload, self._clock())
+        pause = 0.5
+        while reaction.retry and not self._stopping.wait(pause):
+            # Hold the stream (and its order) until the database is back.
+            pause = min(pause * 2, 10.0)
+            reaction = self._inbound.handle(msg.topic, msg.payload, self._clock())
         store_id = reaction.store_id
         if store_id is None:
             return False

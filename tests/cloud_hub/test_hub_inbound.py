@@ -129,3 +129,17 @@ def test_a_status_from_a_newer_session_brings_a_store_back_online(
         stale = fleet.apply_state(conn, StoreState(kind="death", store_id="s1", bdseq=5), now)
         assert fleet.online_store_ids(conn) == ["s1"]
         assert stale.kind == "death"
+
+
+def test_an_unreachable_database_asks_for_a_retry_instead_of_quarantining(now: datetime) -> None:
+    """A birth that met a database outage must be applied later, not set aside forever."""
+    from cloud_hub.db import make_engine
+
+    down = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
+    try:
+        hub = Inbound(down, FanOut())
+        reaction = hub.handle("storelink/v1/stores/s1/up/state", _state("birth", 1), now)
+        assert reaction.retry
+        assert reaction.quarantined is None
+    finally:
+        down.dispose()
