@@ -100,6 +100,17 @@ def pending(conn: Connection, store_id: str, after_seq: int, limit: int) -> list
     return [PendingCommand(int(seq), payload) for seq, payload in rows]
 
 
+def advance_past(conn: Connection, store_id: str, seq: int) -> None:
+    """Allocate from ``seq + 1`` on: the store has applied up to ``seq`` already (the hub's
+    database was restored from an older backup, so its own counter fell behind)."""
+    allocate(conn, store_id, 1)  # makes sure the row exists
+    conn.execute(
+        update(_STREAM)
+        .where(_STREAM.c.store_id == store_id, _STREAM.c.last_seq < seq)
+        .values(last_seq=seq)
+    )
+
+
 def last_allocated(conn: Connection, store_id: str) -> int:
     row = conn.execute(
         select(_STREAM.c.last_seq).where(_STREAM.c.store_id == store_id)

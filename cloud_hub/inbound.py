@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from cloud_hub import commands, fanout, fleet, quarantine, reseed
+from cloud_hub import commands, fanout, fleet, quarantine, recovery, reseed
 from cloud_hub.ingest import IngestResult, apply_event_batch
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.envelope import (
@@ -164,6 +164,7 @@ class Inbound:
         with self._engine.begin() as conn:
             outcome = fleet.apply_state(conn, state, now)
             if outcome.kind == "birth":
+                recovery.reconcile_birth(conn, state, now)
                 commands.acknowledge(conn, store_id, outcome.commands_applied_upto)
                 if outcome.commands_applied_upto == 0:
                     reseed.reseed_store(conn, store_id, now)  # new, or its database was wiped

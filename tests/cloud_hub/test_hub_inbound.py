@@ -143,3 +143,35 @@ def test_an_unreachable_database_asks_for_a_retry_instead_of_quarantining(now: d
         assert reaction.quarantined is None
     finally:
         down.dispose()
+
+
+def test_a_hub_restored_from_an_older_backup_catches_up_from_the_stores_birth(
+    engine: Engine, now: datetime
+) -> None:
+    """The store knows events 1-50 were acked and commands 1-600 applied; the restored hub
+    has applied 10 and allocated 5. It must not stall on a gap or reuse command numbers."""
+    hub = Inbound(engine, FanOut())
+    hub.handle("storelink/v1/stores/s1/up/events", payload("s1", 1, [received("A", 1, now)]), now)
+    with engine.begin() as conn:
+        commands.enqueue(conn, ["s1"], ResyncRequest(at=now, reason="old"), now)
+        commands.acknowledge(conn, "s1", 1)
+    birth = (
+        StoreState(
+            kind="birth", store_id="s1", bdseq=9, events_acked_upto=50, commands_applied_upto=600
+        )
+        .model_dump_json()
+        .encode()
+    )
+    hub.handle("storelink/v1/stores/s1/up/state", birth, now)
+    with engine.begin() as conn:
+        assert fleet.status(conn, "s1").events_applied_upto == 50  # type: ignore[union-attr]
+        assert commands.has_pending_of_type(conn, "s1", "resync_request")
+        assert commands.allocate(conn, "s1") > 600
+        reasons = [q.reason for q in quarantine.listing(conn)]
+    assert any("Events 2-50 are lost" in r for r in reasons)
+    assert any("beyond the hub's last one" in r for r in reasons)
+    # The store's next batch continues after 50 and applies: no resend loop.
+    nxt = hub.handle(
+        "storelink/v1/stores/s1/up/events", payload("s1", 51, [received("A", 2, now, "r2")]), now
+    )
+    assert nxt.events_ack == 51
