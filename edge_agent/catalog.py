@@ -35,8 +35,9 @@ def find(conn: sqlite3.Connection, sku_or_gtin: str) -> CatalogEntry | None:
 
 
 def normalise_gtin(gtin: str) -> str:
-    """GTIN-14 form, so a UPC-A, an EAN-13 and the GTIN-14 of the same item compare equal."""
-    return gtin.zfill(14) if len(gtin) in (12, 13, 14) else gtin
+    """GTIN-14 form, so an EAN-8, a UPC-A, an EAN-13 and the GTIN-14 of the same item compare
+    equal (scanners and SGTIN decoding report GTIN-14)."""
+    return gtin.zfill(14) if len(gtin) in (8, 12, 13, 14) else gtin
 
 
 def upsert(conn: sqlite3.Connection, products: Iterable[Product], at: datetime) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -30,13 +31,30 @@ from edge_agent.device_config import (
 )
 from edge_agent.device_manager import DeviceSlot
 from edge_agent.errors import StoreError
-from edge_agent.movements import CountRequest, MovementResult, ReceiptRequest, receive_stock
+from edge_agent.movements import (
+    CountRequest,
+    MovementResult,
+    ReceiptRequest,
+    find_movement,
+    receive_stock,
+)
 from edge_agent.movements import record_count as record_count_in_ledger
 from edge_agent.rfid_presence import Read, RfidPresence
 from edge_agent.stock import lookup
 from storelink_contract.common import utcnow
 
 log = logging.getLogger(__name__)
+
+#: A count uses items heard in the last this-many seconds, from readers connected that long.
+COUNT_WINDOW_S = 10.0
+
+
+class CountNotPossible(StoreError):
+    """The RFID readers cannot give a complete picture right now."""
+
+
+class UnknownZone(StoreError):
+    """A zone no antenna covers."""
 
 
 def zones_of(configs: list[DeviceConfig]) -> dict[tuple[str, int], str]:
@@ -63,7 +81,11 @@ class DeviceActions:
         config = slot.config
         if isinstance(config, ScannerConfig | CameraConfig):
             for event in events:
-                self._barcode(slot, config, event)
+                try:
+                    self._barcode(slot, config, event)
+                except Exception:  # one bad scan must not lose the others in the batch
+                    slot.failures += 1
+                    log.exception("device %s: handling a scan failed", config.device_id)
         elif isinstance(config, RfidSerialConfig | RfidLlrpConfig):
             reads = [Read(e.epc_hex, e.antenna, config.device_id) for e in events]
             with self._presence_lock:
@@ -76,10 +98,18 @@ class DeviceActions:
         with self._presence_lock:
             self.presence.sweep(time.monotonic())
 
-    def present_by_sku(self, zones: list[str] | None) -> tuple[dict[str, int], dict[str, int]]:
+    def present_by_sku(
+        self, zones: list[str] | None, heard_since: float | None = None
+    ) -> tuple[dict[str, int], dict[str, int]]:
         """Items present per sku in ``zones``, and per GTIN the catalog does not know."""
+        unknown_zones = set(zones or ()) - self.presence.zones()
+        if unknown_zones:
+            raise UnknownZone(
+                f"no RFID antenna covers {', '.join(sorted(unknown_zones))}; zones: "
+                + ", ".join(sorted(self.presence.zones()))
+            )
         with self._presence_lock:
-            by_gtin = self.presence.count_by_gtin(zones)
+            by_gtin = self.presence.count_by_gtin(zones, heard_since=heard_since)
         conn = self._db.read()
         by_sku: Counter[str] = Counter()
         unknown: dict[str, int] = {}
@@ -92,18 +122,36 @@ class DeviceActions:
         return dict(by_sku), unknown
 
     def record_count(
-        self, count_id: str, zones: list[str] | None, skus: list[str] | None
+        self, count_id: str, skus: list[str] | None, listening_since: float | None
     ) -> MovementResult:
-        """An RFID cycle count: what is present now becomes ``count`` deltas in the ledger.
+        """An RFID cycle count of the whole store: what is heard now becomes ``count`` deltas.
 
-        ``skus`` is the scope: a sku in scope with no tag heard counts as zero (missing items).
-        Without a scope, the skus heard are counted.
+        A count replaces on-hand, so it must see everything on-hand counts: every zone (a
+        one-zone count against store-wide stock would write the other zones off), from
+        readers that have been listening the whole freshness window (``listening_since`` is
+        when the last of them connected; None when one is down), and only items heard within
+        that window (a unit sold a minute ago is not on the shelf). ``skus`` is the scope: a
+        sku in scope with no tag heard counts as zero. Without a scope, the skus heard.
+        A retry with the same ``count_id`` returns the first answer.
         """
-        present, _unknown = self.present_by_sku(zones)
+        with self._db.write() as conn:
+            earlier = find_movement(conn, "count", count_id)
+        if earlier is not None:
+            return earlier
+        now = time.monotonic()
+        if listening_since is None:
+            raise CountNotPossible(
+                "an RFID reader is not connected: counting now would write off what it cannot hear"
+            )
+        if now - listening_since < COUNT_WINDOW_S:
+            raise CountNotPossible(
+                f"the RFID readers have listened for {now - listening_since:.0f} s; a count "
+                f"needs {COUNT_WINDOW_S:.0f} s of reads, try again shortly"
+            )
+        present, _unknown = self.present_by_sku(None, heard_since=now - COUNT_WINDOW_S)
         scope = skus if skus is not None else sorted(present)
         counted = {sku: present.get(sku, 0) for sku in scope}
-        where = ", ".join(zones) if zones else "all zones"
-        request = CountRequest(count_id=count_id, counted=counted, note=f"RFID count: {where}")
+        request = CountRequest(count_id=count_id, counted=counted, note="RFID count, all zones")
         with self._db.write() as conn:
             return record_count_in_ledger(conn, request, utcnow())
 
@@ -115,13 +163,15 @@ class DeviceActions:
             window = (
                 config.repeat_window_s if isinstance(config, ScannerConfig) else config.debounce_s
             )
-            if self._repeated(config.device_id, code, window):
+            # Keyed on the whole read: two serialised items (GS1 AI 21) of one GTIN are two.
+            if self._repeated(config.device_id, str(event.data), window):
                 return
             if event.gtin is None:
                 slot.extra["last_refusal"] = f"{code!r} is not a GTIN: nothing received"
                 return
+            device_tag = hashlib.sha256(config.device_id.encode()).hexdigest()[:8]
             receipt = ReceiptRequest(
-                receipt_id=f"scan-{config.device_id}-{uuid.uuid4().hex[:16]}",
+                receipt_id=f"scan-{device_tag}-{uuid.uuid4().hex}",
                 lines=[{"gtin": event.gtin, "quantity": 1}],
             )
             try:
@@ -135,7 +185,11 @@ class DeviceActions:
             slot.extra["last_lookup"] = found if found is not None else {"code": code}
 
     def _repeated(self, device_id: str, code: str, window_s: float) -> bool:
+        """A double trigger: the same read within ``window_s`` of the last one counted. The
+        window does not slide with suppressed reads, so items scanned steadily all count."""
         now = time.monotonic()
         last = self._last_code.get(device_id)
+        if last is not None and last[0] == code and now - last[1] < window_s:
+            return True
         self._last_code[device_id] = (code, now)
-        return last is not None and last[0] == code and now - last[1] < window_s
+        return False

@@ -79,6 +79,11 @@ class LockerBoardConfig(_Device):
     board: int = Field(default=0, ge=0, le=15)
     baudrate: int = 19200
     poll_interval_s: float = Field(default=2.0, gt=0)
+    #: Boards differ on bit polarity: the value of a hook bit when the lock is open, and of
+    #: a sensor bit when it is active; and whether the sensors watch items or doors.
+    lock_open_bit: Literal[0, 1] = 0
+    sensor_active_bit: Literal[0, 1] = 1
+    sensors: Literal["item", "door"] = "item"
 
 
 DeviceConfig = Annotated[

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ class DeviceSlot:
     failures: int = 0
     last_error: str = ""
     last_change_at: datetime | None = None
+    #: time.monotonic() of the last (re)connection, while connected.
+    connected_since: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,6 +115,15 @@ class DeviceManager:
     def health(self) -> tuple[DeviceHealth, ...]:
         return tuple(slot.health() for slot in self.slots)
 
+    def listening_since(self, kinds: tuple[str, ...]) -> tuple[int, float | None]:
+        """How many devices of ``kinds`` there are, and since when all of them have been
+        connected (monotonic seconds; None when one is down or there are none)."""
+        slots = [s for s in self.slots if s.config.kind in kinds]
+        since = [s.connected_since for s in slots]
+        if not slots or any(t is None for t in since):
+            return len(slots), None
+        return len(slots), max(t for t in since if t is not None)
+
     def slot(self, device_id: str) -> DeviceSlot | None:
         return next((s for s in self.slots if s.device_id == device_id), None)
 
@@ -121,10 +133,13 @@ class DeviceManager:
         while not self._stopping.is_set():
             try:
                 slot.source.open()
-                self._mark(slot, connected=True)
-                delay = low
                 while not self._stopping.is_set():
                     events = slot.source.read(0.2)
+                    # Connected once the device has answered a read: a port can open with a
+                    # dead board behind it, and that must back off, not flap.
+                    if not slot.connected:
+                        self._mark(slot, connected=True)
+                        delay = low
                     if events:
                         self._dispatch(slot, events)
             except DeviceUnavailable as exc:
@@ -132,8 +147,15 @@ class DeviceManager:
             except DeviceError as exc:  # a device that misbehaves: count it, reconnect
                 slot.failures += 1
                 self._mark(slot, connected=False, error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # a client bug or a library error: the thread lives on
+                slot.failures += 1
+                log.exception("device %s: unexpected error", slot.device_id)
+                self._mark(slot, connected=False, error=f"{type(exc).__name__}: {exc}")
             finally:
-                slot.source.close()
+                try:
+                    slot.source.close()
+                except Exception:  # closing a broken device must not end its thread
+                    log.debug("device %s: close failed", slot.device_id, exc_info=True)
             if self._stopping.wait(random.uniform(delay / 2, delay)):
                 break
             delay = min(delay * 2, high)
@@ -153,6 +175,7 @@ class DeviceManager:
             return
         slot.connected = connected
         slot.last_change_at = datetime.now(UTC)
+        slot.connected_since = time.monotonic() if connected else None
         if connected:
             slot.connects += 1
             log.info("device %s (%s) connected", slot.device_id, slot.config.kind)

@@ -13,7 +13,7 @@ import time
 
 from devices.errors import DeviceUnavailable
 from devices.locker.client import LockerBoard
-from devices.locker.protocol import BoardStatus
+from devices.locker.protocol import BoardStatus, Polarity, Sensors
 from devices.stats import DeviceStats
 from edge_agent.device_config import LockerBoardConfig
 
@@ -27,8 +27,15 @@ class LockerBoardSource:
         self._idle = threading.Event()
 
     def open(self) -> None:
+        config = self._config
         self.board = LockerBoard(
-            self._config.url, board=self._config.board, baudrate=self._config.baudrate
+            config.url,
+            board=config.board,
+            baudrate=config.baudrate,
+            polarity=Polarity(
+                lock_open_bit=config.lock_open_bit, sensor_active_bit=config.sensor_active_bit
+            ),
+            sensors=Sensors(config.sensors),
         )
         self._next_poll = 0.0
 

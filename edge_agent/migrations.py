@@ -95,6 +95,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE stock ADD COLUMN needs_count INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: EAN-8 GTINs in GTIN-14 form like the others (scanners report GTIN-14)
+    """
+    UPDATE product SET gtin = substr('000000' || gtin, -14) WHERE length(gtin) = 8;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

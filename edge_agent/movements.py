@@ -148,6 +148,19 @@ def record_count(conn: sqlite3.Connection, request: CountRequest, now: datetime)
     )
 
 
+def find_movement(
+    conn: sqlite3.Connection, kind: Literal["receipt", "adjustment", "count"], movement_id: str
+) -> MovementResult | None:
+    """The recorded answer for a movement id, if it was recorded (a retry)."""
+    row = conn.execute(
+        "SELECT response FROM stock_movement WHERE kind = ? AND movement_id = ?",
+        (kind, movement_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return MovementResult.model_validate_json(row[0]).model_copy(update={"replayed": True})
+
+
 def _sku(conn: sqlite3.Connection, ref: ItemRef) -> str:
     if ref.sku is not None:
         return ref.sku

@@ -107,14 +107,22 @@ class RfidPresence:
             changes.append(Transition("departed", epc, item.gtin, item.zone))
         return changes
 
-    def count_by_gtin(self, zones: Iterable[str] | None = None) -> Counter[str]:
-        """Items present per GTIN, in ``zones`` (all zones when None). Non-SGTIN tags are not
-        products and are left out."""
+    def count_by_gtin(
+        self,
+        zones: Iterable[str] | None = None,
+        *,
+        heard_since: float | None = None,
+    ) -> Counter[str]:
+        """Items present per GTIN, in ``zones`` (all zones when None), heard at or after
+        ``heard_since`` when given (a count must not include an item sold a minute ago that
+        has not been swept out yet). Non-SGTIN tags are not products and are left out."""
         wanted = None if zones is None else set(zones)
         return Counter(
             item.gtin
             for item in self._items.values()
-            if item.gtin is not None and (wanted is None or item.zone in wanted)
+            if item.gtin is not None
+            and (wanted is None or item.zone in wanted)
+            and (heard_since is None or item.last_seen >= heard_since)
         )
 
     def zones(self) -> set[str]:

@@ -12,13 +12,16 @@ from pydantic import ValidationError
 from edge_agent import __version__
 from edge_agent.api import devices, movements, sales, stock
 from edge_agent.api import status as status_routes
+from edge_agent.device_actions import CountNotPossible, UnknownZone
 from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
 from edge_agent.service import StoreAgent
 from storelink_contract.envelope import describe_validation_error
 
 _STATUS_OF: dict[type[StoreError], int] = {
     UnknownProduct: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    UnknownZone: status.HTTP_422_UNPROCESSABLE_CONTENT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
+    CountNotPossible: status.HTTP_409_CONFLICT,
 }
 
 

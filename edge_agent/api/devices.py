@@ -31,12 +31,15 @@ class Presence(BaseModel):
 
 
 class CountBody(BaseModel):
+    """A count always covers every RFID zone: it replaces store-wide on-hand."""
+
     model_config = ConfigDict(extra="forbid")
 
     count_id: ExternalId = Field(description="Unique per count; a retry reuses it")
-    zones: list[str] | None = Field(default=None, description="Zones counted; all when omitted")
     skus: list[Sku] | None = Field(
-        default=None, description="Skus the count covers (unseen ones count as 0)"
+        default=None,
+        max_length=10_000,
+        description="Skus the count covers (unseen ones count as 0); the skus heard if omitted",
     )
 
 
@@ -48,7 +51,9 @@ def list_devices(caller: StaffCaller) -> list[DeviceView]:
             health=slot.health(),
             role=getattr(slot.config, "role", None),
             last_error=slot.last_error,
-            details={k: v for k, v in slot.extra.items() if k in ("last_scan", "last_refusal")},
+            details={
+                k: v for k, v in dict(slot.extra).items() if k in ("last_scan", "last_refusal")
+            },
         )
         for slot in caller.agent.devices.slots
     ]
@@ -79,5 +84,9 @@ def presence(caller: StaffCaller, zone: Annotated[list[str] | None, Query()] = N
 
 @router.post("/rfid/counts", status_code=status.HTTP_201_CREATED)
 def post_count(body: CountBody, caller: StaffCaller) -> MovementResult:
-    """Record an RFID cycle count: differences from on-hand become ``count`` adjustments."""
-    return caller.agent.device_actions.record_count(body.count_id, body.zones, body.skus)
+    """Record an RFID cycle count of the whole store: differences from on-hand become
+    ``count`` adjustments. Refused (409) while a reader is down or has just connected."""
+    readers, since = caller.agent.devices.listening_since(("rfid_serial", "rfid_llrp"))
+    if readers == 0:
+        raise HTTPException(status.HTTP_409_CONFLICT, "this store has no RFID reader")
+    return caller.agent.device_actions.record_count(body.count_id, body.skus, since)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devices.rfid.epc import encode_sgtin96
 from edge_agent import catalog, outbox
 from edge_agent.db import StoreDB
-from edge_agent.device_actions import DeviceActions
+from edge_agent.device_actions import CountNotPossible, DeviceActions, UnknownZone
 from edge_agent.device_config import RfidSerialConfig
 from edge_agent.movements import ReceiptRequest, receive_stock
 from edge_agent.rfid_presence import Read, RfidPresence
@@ -71,17 +73,21 @@ def shelf(db: StoreDB) -> DeviceActions:
     )
     actions = DeviceActions(db, "store-a", [config])
     reads = [Read(tag(n), 1, "r1") for n in range(5)] + [Read(tag(99), 2, "r1")]
-    actions.presence.observe(reads, 0.0)
+    actions.presence.observe(reads, time.monotonic())
     return actions
+
+
+LISTENING = time.monotonic() - 3600  # readers connected an hour ago
 
 
 def test_a_count_with_missing_items_records_the_right_adjustment(
     db: StoreDB, shelf: DeviceActions
 ) -> None:
-    result = shelf.record_count("count-1", ["sales_floor", "backroom"], ["MUG-1"])
+    result = shelf.record_count("count-1", ["MUG-1"], LISTENING)
     assert [(d.sku, d.delta, d.reason) for d in result.deltas] == [("MUG-1", -1, "count")]
     assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 6
-    again = shelf.record_count("count-1", ["sales_floor", "backroom"], ["MUG-1"])
+    shelf.presence.observe([Read(tag(7), 1, "r1")], time.monotonic())  # the shelf changed
+    again = shelf.record_count("count-1", ["MUG-1"], LISTENING)  # a retry: the first answer
     assert again.replayed
     assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 6
     events = [p for (p,) in db.read().execute("SELECT payload FROM outbox ORDER BY seq")]
@@ -95,6 +101,51 @@ def test_a_count_of_one_zone_and_a_sku_with_no_tag_heard(db: StoreDB, shelf: Dev
         receive_stock(
             conn, ReceiptRequest(receipt_id="c", lines=[{"sku": "CAP-3", "quantity": 2}]), NOW
         )
-    result = shelf.record_count("count-2", ["sales_floor"], ["MUG-1", "CAP-3"])
-    assert sorted((d.sku, d.delta) for d in result.deltas) == [("CAP-3", -2), ("MUG-1", -2)]
-    assert result.on_hand == {"CAP-3": 0, "MUG-1": 5}
+    result = shelf.record_count("count-2", ["MUG-1", "CAP-3"], LISTENING)
+    assert sorted((d.sku, d.delta) for d in result.deltas) == [("CAP-3", -2), ("MUG-1", -1)]
+    assert result.on_hand == {"CAP-3": 0, "MUG-1": 6}
+
+
+def test_no_count_while_a_reader_is_down_or_has_only_just_connected(
+    db: StoreDB, shelf: DeviceActions
+) -> None:
+    """An empty or partial picture must never write stock off."""
+    with pytest.raises(CountNotPossible, match="not connected"):
+        shelf.record_count("c-down", ["MUG-1"], None)
+    with pytest.raises(CountNotPossible, match="try again shortly"):
+        shelf.record_count("c-new", ["MUG-1"], time.monotonic())
+    assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 7
+
+
+def test_items_not_heard_recently_are_not_counted(db: StoreDB, shelf: DeviceActions) -> None:
+    """A unit sold a minute ago is not on the shelf, even before the sweep removes it."""
+    shelf.presence.observe([Read(tag(50), 1, "r1")], time.monotonic() - 40)
+    result = shelf.record_count("c-fresh", ["MUG-1"], LISTENING)
+    assert result.on_hand == {"MUG-1": 6}  # the 6 heard now, not the one heard 40 s ago
+
+
+def test_presence_of_a_zone_no_antenna_covers_is_refused(shelf: DeviceActions) -> None:
+    with pytest.raises(UnknownZone, match="salesfloor"):
+        shelf.present_by_sku(["salesfloor"])
+
+
+def test_an_ean8_product_is_found_by_its_gtin14(db: StoreDB) -> None:
+    with db.write() as conn:
+        catalog.upsert(
+            conn, [Product(sku="GUM-8", gtin="96385074", name="Gum", price_cents=99)], NOW
+        )
+    assert lookup(db.read(), "store-a", "00000096385074", NOW).sku == "GUM-8"
+    assert lookup(db.read(), "store-a", "96385074", NOW).sku == "GUM-8"
+
+
+def test_the_receiving_repeat_window_does_not_slide(db: StoreDB) -> None:
+    """Six items scanned steadily 0.4 s apart with a 0.5 s window: the ones past the window
+    count; a double trigger inside it does not."""
+    actions = DeviceActions(db, "store-a", [])
+    assert not actions._repeated("rcv", "A", 0.5)
+    assert actions._repeated("rcv", "A", 0.5)  # the double trigger
+    time.sleep(0.3)
+    assert actions._repeated("rcv", "A", 0.5)  # still inside the first read's window
+    time.sleep(0.3)
+    assert not actions._repeated("rcv", "A", 0.5)  # 0.6 s after the counted one: a new unit
+    assert not actions._repeated("rcv", "B", 0.5)  # another item (or serial): always counts
