@@ -128,8 +128,14 @@ class LlrpReader:
 
     @property
     def connected(self) -> bool:
-        """True between a successful ``start()`` and the connection's end (or ``stop()``)."""
-        return self._connected
+        """True between a successful ``start()`` and the connection's end (or ``stop()``).
+
+        Also False when sllurp's thread has died without its disconnect callback (an
+        exception other than LLRPError ends its loop silently), so the reader is reconnected
+        instead of going quiet for good.
+        """
+        client = self._client
+        return self._connected and client is not None and bool(client.is_alive())
 
     def start(self) -> None:
         """Connect and start inventory; ``DeviceUnavailable`` if the reader cannot be reached."""
