@@ -7,6 +7,7 @@ driver opens like ``/dev/ttyUSB0``. ``Faults`` holds the knobs for what real dev
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import random
@@ -93,3 +94,31 @@ def read_available(fd: int, timeout: float) -> bytes:
         return os.read(fd, 4096)
     except OSError:
         return b""
+
+
+def add_fault_options(parser: argparse.ArgumentParser, *, commands: bool) -> None:
+    """The fault knobs as command-line options, named alike for every simulator.
+
+    ``commands``: the device answers commands, so replies can be dropped or late.
+    """
+    knobs = ["split", "duplicate", "stray", "corrupt"]
+    if commands:
+        knobs.append("drop-reply")
+    for knob in knobs:
+        parser.add_argument(f"--{knob}", type=float, default=0.0, help="probability 0-1")
+    if commands:
+        parser.add_argument("--reply-delay-s", type=float, default=0.0, help="seconds")
+    parser.add_argument("--seed", type=int, default=None, help="for repeatable faults")
+
+
+def faults_from(args: argparse.Namespace) -> Faults:
+    """``Faults`` from options added by ``add_fault_options``."""
+    return Faults(
+        split=args.split,
+        duplicate=args.duplicate,
+        stray=args.stray,
+        corrupt=args.corrupt,
+        drop_reply=getattr(args, "drop_reply", 0.0),
+        reply_delay_s=getattr(args, "reply_delay_s", 0.0),
+        seed=args.seed,
+    )

@@ -122,14 +122,15 @@ class DeviceActions:
         return dict(by_sku), unknown
 
     def record_count(
-        self, count_id: str, skus: list[str] | None, listening_since: float | None
+        self, count_id: str, skus: list[str] | None, readers: tuple[int, float | None]
     ) -> MovementResult:
         """An RFID cycle count of the whole store: what is heard now becomes ``count`` deltas.
 
         A count replaces on-hand, so it must see everything on-hand counts: every zone (a
         one-zone count against store-wide stock would write the other zones off), from
-        readers that have been listening the whole freshness window (``listening_since`` is
-        when the last of them connected; None when one is down), and only items heard within
+        readers that have been listening the whole freshness window (``readers`` is how many
+        there are and when the last of them connected, None when one is down, as
+        ``DeviceManager.listening_since`` gives it), and only items heard within
         that window (a unit sold a minute ago is not on the shelf). ``skus`` is the scope: a
         sku in scope with no tag heard counts as zero. Without a scope, the skus heard.
         A retry with the same ``count_id`` returns the first answer.
@@ -139,6 +140,9 @@ class DeviceActions:
         if earlier is not None:
             return earlier
         now = time.monotonic()
+        count_of_readers, listening_since = readers
+        if count_of_readers == 0:
+            raise CountNotPossible("this store has no RFID reader")
         if listening_since is None:
             raise CountNotPossible(
                 "an RFID reader is not connected: counting now would write off what it cannot hear"

@@ -40,7 +40,14 @@ from devices.locker.protocol import (
     address,
     encode_reply,
 )
-from devices.simkit import Faults, FaultyWire, PtyPair, read_available
+from devices.simkit import (
+    Faults,
+    FaultyWire,
+    PtyPair,
+    add_fault_options,
+    faults_from,
+    read_available,
+)
 
 log = logging.getLogger(__name__)
 
@@ -229,21 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sensors", choices=[s.value for s in Sensors], default="item")
     parser.add_argument("--lock-open-bit", type=int, choices=(0, 1), default=0)
     parser.add_argument("--sensor-active-bit", type=int, choices=(0, 1), default=1)
-    for knob in ("split", "duplicate", "stray", "corrupt", "drop-reply"):
-        parser.add_argument(f"--{knob}", type=float, default=0.0, help="probability 0-1")
-    parser.add_argument("--reply-delay", type=float, default=0.0, help="seconds")
-    parser.add_argument("--seed", type=int, default=None)
+    add_fault_options(parser, commands=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    faults = Faults(
-        split=args.split,
-        duplicate=args.duplicate,
-        stray=args.stray,
-        corrupt=args.corrupt,
-        drop_reply=args.drop_reply,
-        reply_delay_s=args.reply_delay,
-        seed=args.seed,
-    )
+    faults = faults_from(args)
     sim = LockerBoardSimulator(
         board=args.board,
         locks=args.locks,

@@ -33,7 +33,14 @@ from devices.rfid.chafon import (
     encode_inventory_replies,
 )
 from devices.rfid.epc import encode_sgtin96
-from devices.simkit import Faults, FaultyWire, PtyPair, read_available
+from devices.simkit import (
+    Faults,
+    FaultyWire,
+    PtyPair,
+    add_fault_options,
+    faults_from,
+    read_available,
+)
 
 log = logging.getLogger(__name__)
 
@@ -196,20 +203,10 @@ def main(argv: list[str] | None = None) -> None:
         choices=[lay.value for lay in InventoryLayout],
         default=InventoryLayout.BASIC.value,
     )
-    for knob in ("split", "duplicate", "stray", "corrupt", "drop_reply", "reply_delay_s"):
-        parser.add_argument(f"--{knob.replace('_', '-')}", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=None)
+    add_fault_options(parser, commands=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    faults = Faults(
-        split=args.split,
-        duplicate=args.duplicate,
-        stray=args.stray,
-        corrupt=args.corrupt,
-        drop_reply=args.drop_reply,
-        reply_delay_s=args.reply_delay_s,
-        seed=args.seed,
-    )
+    faults = faults_from(args)
     sim = ChafonSimulator(
         demo_tags(args.tags), faults, address=args.address, layout=InventoryLayout(args.layout)
     )

@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 from devices.scanner.protocol import CR, CRLF, encode_scan
-from devices.simkit import Faults, FaultyWire, PtyPair
+from devices.simkit import Faults, FaultyWire, PtyPair, add_fault_options, faults_from
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crlf", action="store_true", help="end reads with CR LF, not CR")
     parser.add_argument("--prefix", default="", help="prefix sent before each read")
     parser.add_argument("--link", help="keep a symlink to the pty here (like /dev/serial/by-id)")
-    for knob in ("split", "duplicate", "stray", "corrupt"):
-        parser.add_argument(f"--{knob}", type=float, default=0.0, help=f"{knob} probability")
-    parser.add_argument("--seed", type=int)
+    add_fault_options(parser, commands=False)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    faults = Faults(
-        split=args.split,
-        duplicate=args.duplicate,
-        stray=args.stray,
-        corrupt=args.corrupt,
-        seed=args.seed,
-    )
+    faults = faults_from(args)
     codes = args.gtin or ["4006381333931"]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -77,7 +77,7 @@ def shelf(db: StoreDB) -> DeviceActions:
     return actions
 
 
-LISTENING = time.monotonic() - 3600  # readers connected an hour ago
+LISTENING = (1, time.monotonic() - 3600)  # one reader, connected an hour ago
 
 
 def test_a_count_with_missing_items_records_the_right_adjustment(
@@ -111,9 +111,11 @@ def test_no_count_while_a_reader_is_down_or_has_only_just_connected(
 ) -> None:
     """An empty or partial picture must never write stock off."""
     with pytest.raises(CountNotPossible, match="not connected"):
-        shelf.record_count("c-down", ["MUG-1"], None)
+        shelf.record_count("c-down", ["MUG-1"], (1, None))
     with pytest.raises(CountNotPossible, match="try again shortly"):
-        shelf.record_count("c-new", ["MUG-1"], time.monotonic())
+        shelf.record_count("c-new", ["MUG-1"], (1, time.monotonic()))
+    with pytest.raises(CountNotPossible, match="no RFID reader"):
+        shelf.record_count("c-none", ["MUG-1"], (0, None))
     assert lookup(db.read(), "store-a", "MUG-1", NOW).here.on_hand == 7
 
 
