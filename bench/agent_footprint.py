@@ -3,21 +3,28 @@
     python bench/agent_footprint.py [--settle 5]
 
 Starts a real ``storelink-agent`` against a broker (Mosquitto if installed, else the embedded
-one) with 5,000 products, lets it idle ``--settle`` seconds, and reads VmRSS from /proc. No
-ceiling applies; the goal is under 150 MB. (Device drivers join this measurement with the
-device manager.)
+one) with 5,000 products and its devices loaded: a receiving scanner, an RFID reader with 40
+tags in the field and a locker board (simulators on ptys in this process), and a camera on a
+video file (so OpenCV and its decoders are resident). Lets it settle ``--settle`` seconds and
+reads VmRSS from /proc. No ceiling applies; the goal is under 150 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
+import numpy as np
 from _common import emit, log, start_bench_broker
 
+from devices.locker.simulator import LockerBoardSimulator
+from devices.rfid.simulator import ChafonSimulator, demo_tags
+from devices.scanner.simulator import ScannerSimulator
 from edge_agent import catalog
 from edge_agent.db import StoreDB
 from storelink_contract.common import Product
@@ -46,6 +53,30 @@ def main() -> None:
         )
     db.close()
     broker = start_bench_broker(workdir / "broker")
+    scanner = ScannerSimulator(link=workdir / "ttySCAN")
+    reader = ChafonSimulator(demo_tags(40)).start()
+    board = LockerBoardSimulator()
+    video = workdir / "camera.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (640, 480))
+    for _ in range(20):
+        writer.write(np.full((480, 640, 3), 200, dtype=np.uint8))
+    writer.release()
+    devices = workdir / "devices.json"
+    devices.write_text(
+        json.dumps(
+            [
+                {"kind": "scanner", "device_id": "rcv", "url": scanner.path, "role": "receiving"},
+                {
+                    "kind": "rfid_serial",
+                    "device_id": "floor",
+                    "url": reader.path,
+                    "antennas": {"1": "sales_floor"},
+                },
+                {"kind": "locker_board", "device_id": "bank", "url": board.path},
+                {"kind": "camera", "device_id": "cam", "source": str(video), "role": "kiosk"},
+            ]
+        )
+    )
     port = free_port()
     agent = ManagedService(
         "agent",
@@ -58,6 +89,7 @@ def main() -> None:
                 "http_port": str(port),
                 "broker_url": broker.url,
                 "mqtt_protocol": broker.protocol,
+                "devices_file": str(devices),
             },
         ),
         port,
@@ -68,11 +100,21 @@ def main() -> None:
         time.sleep(args.settle)
         assert agent.proc is not None
         mb = rss_mb(agent.proc.pid)
-        log(f"idle agent RSS: {mb:.1f} MB (broker {broker.kind})")
+        log(f"agent RSS with 4 devices loaded: {mb:.1f} MB (broker {broker.kind})")
     finally:
         agent.stop()
         broker.stop()
-    emit("agent_footprint", mb, "MB", goal_mb=150, broker=broker.kind)
+        scanner.close()
+        reader.stop()
+        board.close()
+    emit(
+        "agent_footprint",
+        mb,
+        "MB",
+        goal_mb=150,
+        broker=broker.kind,
+        devices="scanner, rfid_serial (40 tags), locker_board, camera (video file)",
+    )
 
 
 if __name__ == "__main__":
