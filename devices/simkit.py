@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import select
+import signal
 import termios
 import threading
 import time
@@ -122,3 +123,12 @@ def faults_from(args: argparse.Namespace) -> Faults:
         reply_delay_s=getattr(args, "reply_delay_s", 0.0),
         seed=args.seed,
     )
+
+
+def stop_requested() -> threading.Event:
+    """An event that SIGTERM (a supervisor) or SIGINT (Ctrl-C) sets: how a simulator CLI
+    knows to close its pty or port and exit. Call from the main thread."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -47,6 +46,7 @@ from devices.simkit import (
     add_fault_options,
     faults_from,
     read_available,
+    stop_requested,
 )
 
 log = logging.getLogger(__name__)
@@ -248,12 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         sensors=Sensors(args.sensors),
     )
     print(sim.path, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_requested()
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         sim.close()
     return 0

@@ -13,12 +13,13 @@ import argparse
 import logging
 import random
 import secrets
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
 
 import httpx
+
+from devices.simkit import stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     till = SimulatedTill(args.url, args.token, args.skus.split(","), args.terminal)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_requested()
     try:
         till.run(args.rate, stop, args.count)
-    except KeyboardInterrupt:
-        pass
     finally:
         till.close()
     log.info(

@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import logging
 import select
-import signal
 import socket
 import threading
 
@@ -38,6 +37,8 @@ from devices.printer.protocol import (
 )
 
 __all__ = ["PrintedReceipt", "PrinterSimulator", "main"]
+
+from devices.simkit import stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -230,12 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     sim.paper_out = args.paper_out
     sim.slow_s = args.slow
     print(sim.port, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_requested()
     try:
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     finally:
         sim.close()
     return 0

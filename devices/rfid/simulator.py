@@ -16,7 +16,6 @@ import logging
 import os
 import random
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from devices.simkit import (
     add_fault_options,
     faults_from,
     read_available,
+    stop_requested,
 )
 
 log = logging.getLogger(__name__)
@@ -210,12 +210,10 @@ def main(argv: list[str] | None = None) -> None:
     sim = ChafonSimulator(
         demo_tags(args.tags), faults, address=args.address, layout=InventoryLayout(args.layout)
     )
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    stop = stop_requested()
     with sim:
         print(sim.path, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
+        stop.wait()
 
 
 if __name__ == "__main__":

@@ -24,12 +24,17 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
-import threading
 from pathlib import Path
 
 from devices.scanner.protocol import CR, CRLF, encode_scan
-from devices.simkit import Faults, FaultyWire, PtyPair, add_fault_options, faults_from
+from devices.simkit import (
+    Faults,
+    FaultyWire,
+    PtyPair,
+    add_fault_options,
+    faults_from,
+    stop_requested,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,21 +143,17 @@ def main(argv: list[str] | None = None) -> None:
 
     faults = faults_from(args)
     codes = args.gtin or ["4006381333931"]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_requested()
     with ScannerSimulator(
         faults, suffix=CRLF if args.crlf else CR, prefix=args.prefix.encode(), link=args.link
     ) as scanner:
         print(scanner.path, flush=True)
         count = 0
-        try:
-            while not stop.wait(args.every):
-                code = codes[count % len(codes)]
-                count += 1
-                sent = scanner.scan(code, args.aim)
-                log.info("scan %s%s", code, "" if sent else " (dropped: nobody reading)")
-        except KeyboardInterrupt:
-            pass
+        while not stop.wait(args.every):
+            code = codes[count % len(codes)]
+            count += 1
+            sent = scanner.scan(code, args.aim)
+            log.info("scan %s%s", code, "" if sent else " (dropped: nobody reading)")
 
 
 if __name__ == "__main__":
