@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from edge_agent import auth, outbox
 from edge_agent.db import DatabaseInUse, StoreDB
-from edge_agent.device_config import BadDeviceConfig, load_devices
+from edge_agent.device_config import BadDeviceConfig
 from edge_agent.settings import AgentSettings
 from storelink_contract.common import utcnow
 
@@ -77,11 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, ValueError) as exc:
         print(f"storelink-agent: bad settings: {exc}", file=sys.stderr)
         return 2
-    try:
-        load_devices(settings.devices_file)
-    except BadDeviceConfig as exc:
-        print(f"storelink-agent: {exc}", file=sys.stderr)
-        return 2
     if args.command == "token":
         return _tokens(settings, args)
     if args.command == "stream":
@@ -127,7 +122,11 @@ def _run(settings: AgentSettings) -> int:
     from edge_agent.api.app import create_app
     from edge_agent.service import StoreAgent
 
-    agent = StoreAgent(settings)
+    try:
+        agent = StoreAgent(settings)  # reads and validates the devices file
+    except BadDeviceConfig as exc:
+        print(f"storelink-agent: {exc}", file=sys.stderr)
+        return 2
     app = create_app(agent)
     log.info(
         "store %s ready: http://%s:%d/docs",

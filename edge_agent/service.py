@@ -29,13 +29,13 @@ class StoreAgent:
 
     def __init__(self, settings: AgentSettings) -> None:
         settings.check_production()
+        configs = load_devices(settings.devices_file)  # a bad file fails before the DB opens
         self.settings = settings
         self.db = StoreDB(settings.database_path)
         with self.db.write() as conn:
             for device_id, role, token in auth.parse_bootstrap(settings.bootstrap_tokens):
                 auth.register_token(conn, device_id, role, token, utcnow())
             bdseq = _next_bdseq(conn)
-        configs = load_devices(settings.devices_file)
         self.device_actions = DeviceActions(self.db, settings.store_id, configs)
         self.devices = DeviceManager(configs, self.device_actions)
         self.uplink = Uplink(settings, self.db, bdseq, self.devices.health)
