@@ -15,25 +15,17 @@ from sqlalchemy.engine import Connection
 
 from cloud_hub import catalog, commands
 from cloud_hub.db import SafetyStock, table
-from storelink_contract.commands import CatalogUpsert, SafetyStockLevel, SafetyStockSet
-from storelink_contract.common import Product
+from storelink_contract.commands import SafetyStockLevel, SafetyStockSet
 
 _SS = table(SafetyStock)
-_PAGE = 500
 
 
 def reseed_store(conn: Connection, store_id: str, now: datetime) -> int:
     """Queue the whole catalog (in pages) and the store's safety stock; return commands queued."""
     queued = 0
     after: str | None = None
-    while page := catalog.products(conn, limit=_PAGE, after_sku=after):
-        products = tuple(
-            Product(
-                sku=p.sku, gtin=p.gtin, name=p.name, price_cents=p.price_cents, category=p.category
-            )
-            for p in page
-        )
-        commands.enqueue(conn, [store_id], CatalogUpsert(at=now, products=products), now)
+    while page := catalog.products(conn, limit=catalog.PRODUCTS_PER_COMMAND, after_sku=after):
+        catalog.send_to_stores(conn, catalog.as_products(page), [store_id], now)
         queued += 1
         after = page[-1].sku
     levels = tuple(

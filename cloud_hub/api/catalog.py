@@ -7,16 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from cloud_hub import catalog, commands, fleet
+from cloud_hub import catalog, fleet
 from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq
 from cloud_hub.schemas import CommandsEnqueued, ProductOut
-from storelink_contract.commands import CatalogUpsert
 from storelink_contract.common import Product, StoreId
 
 router = APIRouter(prefix="/v1/catalog", tags=["catalog"], dependencies=[Depends(require_hq)])
 
 #: Products per CatalogUpsert command, so one command stays a reasonable message.
-PRODUCTS_PER_COMMAND = 500
 
 
 class CatalogPush(BaseModel):
@@ -43,10 +41,7 @@ def put_catalog(
         if unknown:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown stores: {unknown}")
         targets = push.store_ids
-    seqs: dict[str, int] = {}
-    for i in range(0, len(push.products), PRODUCTS_PER_COMMAND):
-        part = tuple(push.products[i : i + PRODUCTS_PER_COMMAND])
-        seqs.update(commands.enqueue(conn, targets, CatalogUpsert(at=now, products=part), now))
+    seqs = catalog.send_to_stores(conn, push.products, targets, now)
     return CommandsEnqueued(command_type="catalog_upsert", seq_by_store=seqs)
 
 
