@@ -29,6 +29,7 @@ from _common import emit, log, percentile
 from edge_agent import catalog, commands
 from edge_agent.db import StoreDB
 from edge_agent.movements import ReceiptRequest, receive_stock
+from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.commands import StockView
 from storelink_contract.common import Product
 from storelink_demo.brokers import free_port
@@ -76,6 +77,7 @@ def prepare(data_dir: Path, store_id: str) -> None:
                     ),
                 ),
                 now,
+                FulfilmentPolicy(store_id=store_id),
             )
     db.close()
 

@@ -22,6 +22,7 @@ class Role(StrEnum):
     KIOSK = "kiosk"
     STAFF = "staff"
     MANAGER = "manager"
+    LOCKER = "locker"  # a locker bank's keypad terminal
 
 
 @dataclass(frozen=True, slots=True)

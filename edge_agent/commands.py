@@ -18,12 +18,15 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from edge_agent import catalog, ledger, outbox
+from edge_agent import catalog, fulfilment, ledger, outbox
 from edge_agent.clock import iso
+from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.commands import (
     HUB_COMMAND,
     CatalogUpsert,
     HubCommand,
+    OrderAllocation,
+    OrderCancel,
     ResyncRequest,
     SafetyStockSet,
     StockView,
@@ -44,7 +47,9 @@ class CommandOutcome:
     quarantined: int = 0
 
 
-def apply_batch(conn: sqlite3.Connection, batch: Batch, now: datetime) -> CommandOutcome:
+def apply_batch(
+    conn: sqlite3.Connection, batch: Batch, now: datetime, policy: FulfilmentPolicy
+) -> CommandOutcome:
     """Apply the new commands of ``batch`` inside the caller's write transaction."""
     applied_upto = outbox.position(conn, outbox.COMMANDS_APPLIED)
     if applied_upto == 0 and batch.first_seq > 1:
@@ -69,7 +74,7 @@ def apply_batch(conn: sqlite3.Connection, batch: Batch, now: datetime) -> Comman
             continue
         conn.execute("SAVEPOINT command")
         try:
-            apply_command(conn, command, now)
+            apply_command(conn, command, now, policy)
         except (sqlite3.Error, ValueError) as exc:
             conn.execute("ROLLBACK TO command")
             _quarantine(conn, seq, f"{type(exc).__name__}: {exc}", item, now)
@@ -83,7 +88,9 @@ def apply_batch(conn: sqlite3.Connection, batch: Batch, now: datetime) -> Comman
     )
 
 
-def apply_command(conn: sqlite3.Connection, command: HubCommand, now: datetime) -> None:
+def apply_command(
+    conn: sqlite3.Connection, command: HubCommand, now: datetime, policy: FulfilmentPolicy
+) -> None:
     """The effect of one hub command on the store database."""
     match command:
         case CatalogUpsert():
@@ -109,6 +116,12 @@ def apply_command(conn: sqlite3.Connection, command: HubCommand, now: datetime) 
         case ResyncRequest():
             log.info("hub asked for a stock snapshot: %s", command.reason)
             record_snapshot(conn, now)
+        case OrderAllocation():
+            status = fulfilment.apply_allocation(conn, policy, command, now)
+            log.info("order %s (%s): %s", command.order_id, command.allocation_id, status)
+        case OrderCancel():
+            if fulfilment.apply_cancel(conn, command, now):
+                log.info("order %s released: %s", command.order_id, command.reason)
 
 
 def record_snapshot(conn: sqlite3.Connection, now: datetime) -> int:

@@ -5,8 +5,10 @@
   unit); an unknown GTIN is refused with the reason kept on the device for staff to see;
 - a barcode at a **kiosk** looks the product up (here and in other stores); the answer waits
   on the device for the kiosk screen;
+- a barcode at a **pack station** (``picking``) picks one unit of the order bound to it;
+- a QR at a **locker bank** (its camera or scanner) is a pickup QR: the right door opens;
 - RFID reads feed item presence (``RfidPresence``); counts are asked for through the API;
-- a locker board's status is kept for the locker logic.
+- a locker board's status goes to the locker logic (doors closing confirm loads and pickups).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from edge_agent import catalog
+from edge_agent import catalog, locker_watch, picking
 from edge_agent.db import StoreDB
 from edge_agent.device_config import (
     CameraConfig,
@@ -39,6 +41,8 @@ from edge_agent.movements import (
     receive_stock,
 )
 from edge_agent.movements import record_count as record_count_in_ledger
+from edge_agent.pickup import LockerDesk
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.rfid_presence import Read, RfidPresence
 from edge_agent.stock import lookup
 from storelink_contract.common import utcnow
@@ -70,9 +74,12 @@ def zones_of(configs: list[DeviceConfig]) -> dict[tuple[str, int], str]:
 class DeviceActions:
     """Called by the device manager with each device's events."""
 
-    def __init__(self, db: StoreDB, store_id: str, configs: list[DeviceConfig]) -> None:
+    def __init__(self, db: StoreDB, policy: FulfilmentPolicy, configs: list[DeviceConfig]) -> None:
         self._db = db
-        self._store_id = store_id
+        self._policy = policy
+        self._store_id = policy.store_id
+        #: Set by the agent once the devices exist (the desk opens doors through them).
+        self.desk: LockerDesk | None = None
         self.presence = RfidPresence(zones_of(configs))
         self._presence_lock = threading.Lock()
         self._last_code: dict[str, tuple[str, float]] = {}
@@ -91,7 +98,11 @@ class DeviceActions:
             with self._presence_lock:
                 self.presence.observe(reads, time.monotonic())
         elif isinstance(config, LockerBoardConfig):
-            slot.extra["status"] = events[-1]
+            for reading in events:
+                slot.extra["status"] = reading.status
+                locker_watch.on_board_status(
+                    self._db, self._policy, config.device_id, reading.status, reading.at
+                )
 
     def sweep(self) -> None:
         """Mark items not heard for a while as departed (a scheduled job)."""
@@ -160,16 +171,20 @@ class DeviceActions:
             return record_count_in_ledger(conn, request, utcnow())
 
     def _barcode(self, slot: DeviceSlot, config: ScannerConfig | CameraConfig, event: Any) -> None:
+        if config.role == "locker_bank":
+            # A pickup QR is a secret: it is checked, never kept on the device's view.
+            if self.desk is not None:
+                self._pickup_qr(slot, config.device_id, str(event.data))
+            return
         code: str = event.gtin or event.data
         slot.extra["last_scan"] = code
+        # A camera's debounce also holds across a reconnect (its own debouncer restarts).
+        window = config.repeat_window_s if isinstance(config, ScannerConfig) else config.debounce_s
+        # Keyed on the whole read: two serialised items (GS1 AI 21) of one GTIN are two.
+        counts_units = config.role in ("receiving", "picking")
+        if counts_units and self._repeated(config.device_id, str(event.data), window):
+            return
         if config.role == "receiving":
-            # A camera's debounce also holds across a reconnect (its own debouncer restarts).
-            window = (
-                config.repeat_window_s if isinstance(config, ScannerConfig) else config.debounce_s
-            )
-            # Keyed on the whole read: two serialised items (GS1 AI 21) of one GTIN are two.
-            if self._repeated(config.device_id, str(event.data), window):
-                return
             if event.gtin is None:
                 slot.extra["last_refusal"] = f"{code!r} is not a GTIN: nothing received"
                 return
@@ -187,6 +202,27 @@ class DeviceActions:
         elif config.role == "kiosk":
             found = lookup(self._db.read(), self._store_id, code, utcnow())
             slot.extra["last_lookup"] = found if found is not None else {"code": code}
+        elif config.role == "picking":
+            try:
+                with self._db.write() as conn:
+                    outcome = picking.pick_at_station(conn, config.device_id, code, utcnow())
+            except StoreError as exc:
+                slot.extra["last_pick"] = str(exc)
+                return
+            slot.extra["last_pick"] = (
+                outcome.message if outcome else f"{code}: no order is being picked here"
+            )
+
+    def _pickup_qr(self, slot: DeviceSlot, device_id: str, text: str) -> None:
+        """A QR shown at a locker: the answer waits on the device for the locker screen."""
+        assert self.desk is not None
+        try:
+            result = self.desk.show_qr(device_id, text)
+        except StoreError as exc:
+            slot.extra["last_pickup"] = {"opened": False, "message": str(exc)}
+            log.info("locker QR at %s refused: %s", device_id, exc)
+            return
+        slot.extra["last_pickup"] = {"opened": True, **result.model_dump()}
 
     def _repeated(self, device_id: str, code: str, window_s: float) -> bool:
         """A double trigger: the same read within ``window_s`` of the last one counted. The

@@ -9,7 +9,8 @@ silently never reports. Example::
       {"kind": "scanner", "device_id": "kiosk-1-scan", "url": "/dev/ttyACM1", "role": "kiosk"},
       {"kind": "rfid_serial", "device_id": "floor-reader", "url": "/dev/ttyUSB0",
        "antennas": {"1": "sales_floor", "2": "backroom"}},
-      {"kind": "locker_board", "device_id": "bank-a", "url": "/dev/ttyUSB1", "board": 0}
+      {"kind": "locker_board", "device_id": "bank-a", "url": "/dev/ttyUSB1", "board": 0,
+       "compartments": {"1": "S", "2": "S", "3": "M", "4": "L"}}
     ]
 """
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from storelink_contract.orders import ParcelSize
 
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Zone = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
@@ -35,7 +38,9 @@ class ScannerConfig(_Device):
 
     kind: Literal["scanner"]
     url: str = Field(min_length=1, description="/dev/ttyACM0, a pty path or socket://host:port")
-    role: Literal["receiving", "checkout", "kiosk"]
+    #: ``picking``: a pack-station scanner (scans pick the order bound to it); ``locker_bank``:
+    #: the scanner of a locker terminal (pickup QR codes).
+    role: Literal["receiving", "checkout", "kiosk", "picking", "locker_bank"]
     baudrate: int = 9600
     prefix: str = ""
     suffix: Literal["\r", "\r\n"] = "\r"
@@ -84,6 +89,11 @@ class LockerBoardConfig(_Device):
     lock_open_bit: Literal[0, 1] = 0
     sensor_active_bit: Literal[0, 1] = 1
     sensors: Literal["item", "door"] = "item"
+    #: Compartments for online orders: the door number printed on the locker (1-16) and its
+    #: size. Doors not listed are not used for orders.
+    compartments: dict[Annotated[int, Field(ge=1, le=16)], ParcelSize] = Field(
+        default_factory=dict
+    )
 
 
 DeviceConfig = Annotated[

@@ -10,12 +10,29 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from devices.errors import DeviceUnavailable
-from devices.locker.client import LockerBoard
+from devices.locker.client import LockerBoard, UnlockResult
 from devices.locker.protocol import BoardStatus, Polarity, Sensors
 from devices.stats import DeviceStats
 from edge_agent.device_config import LockerBoardConfig
+from storelink_contract.common import utcnow
+
+if TYPE_CHECKING:
+    from edge_agent.device_manager import DeviceSlot
+
+
+@dataclass(frozen=True, slots=True)
+class BoardReading:
+    """A board status and when it was asked for (the locker logic ignores readings taken
+    before a door it opened afterwards)."""
+
+    status: BoardStatus
+    at: datetime
 
 
 class LockerBoardSource:
@@ -39,7 +56,7 @@ class LockerBoardSource:
         )
         self._next_poll = 0.0
 
-    def read(self, timeout: float) -> list[BoardStatus]:
+    def read(self, timeout: float) -> list[BoardReading]:
         if self.board is None:
             raise DeviceUnavailable(f"locker board {self._config.device_id} is not open")
         wait = self._next_poll - time.monotonic()
@@ -47,11 +64,35 @@ class LockerBoardSource:
             self._idle.wait(min(wait, timeout))
             return []
         self._next_poll = time.monotonic() + self._config.poll_interval_s
+        asked_at = utcnow()
         status = self.board.status()  # DeviceTimeout / DeviceUnavailable go to the manager
         self.stats.accepted()
-        return [status]
+        return [BoardReading(status, asked_at)]
 
     def close(self) -> None:
         if self.board is not None:
             self.board.close()
             self.board = None
+
+
+class BoardsOnBus:
+    """The store's locker boards as the door logic sees them (``doors.DoorDriver``): each call
+    queues on the board's own bus worker, between the status polls."""
+
+    def __init__(self, slots: Iterable[DeviceSlot]) -> None:
+        self._slots = {s.device_id: s for s in slots if isinstance(s.config, LockerBoardConfig)}
+
+    def status(self, board_device: str) -> BoardStatus:
+        return self._board(board_device).status()
+
+    def open(self, board_device: str, lock: int) -> UnlockResult:
+        return self._board(board_device).open_lock(lock)
+
+    def _board(self, board_device: str) -> LockerBoard:
+        slot = self._slots.get(board_device)
+        if slot is None:
+            raise DeviceUnavailable(f"no locker board {board_device!r} in the devices file")
+        board = getattr(slot.source, "board", None)
+        if not slot.connected or not isinstance(board, LockerBoard):
+            raise DeviceUnavailable(f"locker board {board_device} is offline ({slot.last_error})")
+        return board

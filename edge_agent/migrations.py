@@ -99,6 +99,110 @@ MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE product SET gtin = substr('000000' || gtin, -14) WHERE length(gtin) = 8;
     """,
+    # 4: online orders: reservations, allocations and their lines, locker compartments, pickup
+    # and load credentials (keyed hashes only), wrong-code limits, the door audit, alerts
+    """
+    ALTER TABLE stock ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reservation (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        quantity INTEGER NOT NULL CHECK (quantity > 0),
+        state TEXT NOT NULL CHECK (state IN ('held', 'fulfilled', 'released', 'expired')),
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        closed_at TEXT
+    );
+    CREATE INDEX reservation_held ON reservation (expires_at) WHERE state = 'held';
+    CREATE INDEX reservation_by_owner ON reservation (owner, state);
+    CREATE TABLE online_order (
+        allocation_id TEXT PRIMARY KEY,
+        order_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        customer_name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        reserved_until TEXT,
+        station TEXT,
+        parcel_size TEXT,
+        location_kind TEXT,
+        location_id TEXT,
+        ready_at TEXT,
+        pickup_expires_at TEXT,
+        reminded INTEGER NOT NULL DEFAULT 0,
+        warned INTEGER NOT NULL DEFAULT 0,
+        last_pick_message TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX online_order_by_order ON online_order (order_id);
+    CREATE INDEX online_order_by_status ON online_order (status);
+    CREATE TABLE order_line (
+        allocation_id TEXT NOT NULL REFERENCES online_order (allocation_id),
+        line_no INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        name TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        picked INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (allocation_id, line_no)
+    );
+    CREATE TABLE compartment (
+        compartment_id TEXT PRIMARY KEY,
+        board_device TEXT NOT NULL,
+        lock INTEGER NOT NULL,
+        size TEXT NOT NULL,
+        state TEXT NOT NULL,
+        allocation_id TEXT,
+        door_open_since TEXT,
+        door_alerted INTEGER NOT NULL DEFAULT 0,
+        unconfirmed INTEGER NOT NULL DEFAULT 0,
+        in_service INTEGER NOT NULL DEFAULT 1,
+        updated_at TEXT NOT NULL,
+        UNIQUE (board_device, lock)
+    );
+    CREATE TABLE credential (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        allocation_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('pickup_code', 'pickup_qr', 'load_code')),
+        digest TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('active', 'used', 'expired', 'revoked')),
+        expires_at TEXT,
+        created_at TEXT NOT NULL,
+        closed_at TEXT
+    );
+    CREATE UNIQUE INDEX credential_active ON credential (digest) WHERE state = 'active';
+    CREATE INDEX credential_by_digest ON credential (digest);
+    CREATE INDEX credential_by_allocation ON credential (allocation_id, kind);
+    CREATE TABLE attempt_limit (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        window_start TEXT NOT NULL,
+        locked_until TEXT,
+        refused INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE TABLE door_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        compartment_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        order_id TEXT,
+        outcome TEXT NOT NULL,
+        unlock_commands INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE store_alert (
+        alert_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        message TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX store_alert_by_time ON store_alert (at);
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from storelink_contract.events import EventBase
+from storelink_contract.common import EventBase
 
 EVENTS_ACKED = "events_acked"
 COMMANDS_APPLIED = "commands_applied"

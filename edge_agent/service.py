@@ -12,11 +12,15 @@ from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from edge_agent import auth, commands, outbox
+from edge_agent import auth, commands, fulfilment_jobs, lockers, outbox
 from edge_agent.db import StoreDB
 from edge_agent.device_actions import DeviceActions
-from edge_agent.device_config import load_devices
+from edge_agent.device_config import DeviceConfig, LockerBoardConfig, load_devices
 from edge_agent.device_manager import DeviceManager
+from edge_agent.doors import DoorOpener
+from edge_agent.locker_source import BoardsOnBus
+from edge_agent.pickup import LockerDesk
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.settings import AgentSettings
 from edge_agent.uplink import Uplink
 from storelink_contract.common import utcnow
@@ -36,8 +40,15 @@ class StoreAgent:
             for device_id, role, token in auth.parse_bootstrap(settings.bootstrap_tokens):
                 auth.register_token(conn, device_id, role, token, utcnow())
             bdseq = _next_bdseq(conn)
-        self.device_actions = DeviceActions(self.db, settings.store_id, configs)
+        self.policy = FulfilmentPolicy.from_settings(settings)
+        with self.db.write() as conn:
+            lockers.sync_layout(conn, _layouts(configs), utcnow())
+        self.device_actions = DeviceActions(self.db, self.policy, configs)
         self.devices = DeviceManager(configs, self.device_actions)
+        self.locker_desk = LockerDesk(
+            self.db, self.policy, DoorOpener(BoardsOnBus(self.devices.slots)), utcnow
+        )
+        self.device_actions.desk = self.locker_desk
         self.uplink = Uplink(settings, self.db, bdseq, self.devices.health)
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
@@ -61,6 +72,14 @@ class StoreAgent:
             "interval",
             seconds=5,
             id="rfid-sweep",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.add_job(
+            self.run_fulfilment_jobs,
+            "interval",
+            seconds=settings.fulfilment_job_interval_s,
+            id="fulfilment",
             coalesce=True,
             max_instances=1,
         )
@@ -89,6 +108,18 @@ class StoreAgent:
             if outbox.backlog(conn).last_seq == self._last_digest_seq:
                 return
             self._last_digest_seq = commands.record_digest(conn, utcnow())
+
+    def run_fulfilment_jobs(self) -> fulfilment_jobs.JobReport:
+        """Reminders, expiries and lapsed cart holds (a scheduled job; also run on demand)."""
+        return fulfilment_jobs.run(self.db, self.policy, utcnow())
+
+
+def _layouts(configs: list[DeviceConfig]) -> list[lockers.BoardLayout]:
+    return [
+        lockers.BoardLayout(c.device_id, dict(c.compartments))
+        for c in configs
+        if isinstance(c, LockerBoardConfig)
+    ]
 
 
 def _next_bdseq(conn: sqlite3.Connection) -> int:

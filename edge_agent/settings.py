@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storelink_contract.topics import check_store_id
 
+#: Only good for development; ``environment=production`` refuses it.
+DEV_CODE_KEY = "dev-code-key-not-for-production"
+
 
 class AgentSettings(BaseSettings):
     """Everything one store agent needs; validated at start so a typo fails loudly, not later."""
@@ -48,6 +51,28 @@ class AgentSettings(BaseSettings):
     #: provisions tokens with ``storelink-agent token add`` instead.
     bootstrap_tokens: str = ""
 
+    # -- online orders and lockers -----------------------------------------------------------
+    #: Key of the keyed hashes (HMAC-SHA256) under which pickup and load codes are stored. It
+    #: lives outside the database, so a copied store database reveals no code.
+    code_key: SecretStr = SecretStr(DEV_CODE_KEY)
+    #: How long an accepted order's stock stays reserved for picking and packing.
+    pick_deadline_s: float = Field(default=48 * 3600, gt=0)
+    #: How long a ready order waits for its customer (lockers commonly hold 48-72 h).
+    pickup_hold_s: float = Field(default=72 * 3600, gt=0)
+    #: A reminder this long after the order became ready, if still not collected.
+    reminder_after_s: float = Field(default=24 * 3600, gt=0)
+    #: An "expiring soon" warning this long before the hold ends.
+    expiring_before_s: float = Field(default=12 * 3600, gt=0)
+    #: A staff load code opens its compartment for this long after packing.
+    load_code_ttl_s: float = Field(default=12 * 3600, gt=0)
+    #: A locker door open for longer than this raises an alert.
+    door_open_alert_s: float = Field(default=120.0, gt=0)
+    #: Wrong codes at one terminal (or for one order) within the window before a lockout.
+    wrong_codes_allowed: int = Field(default=5, ge=1, le=100)
+    wrong_codes_window_s: float = Field(default=15 * 60, gt=0)
+    lockout_s: float = Field(default=15 * 60, gt=0)
+    fulfilment_job_interval_s: float = Field(default=30.0, gt=0)
+
     @field_validator("store_id")
     @classmethod
     def _store_id_is_topic_safe(cls, value: str) -> str:
@@ -59,5 +84,13 @@ class AgentSettings(BaseSettings):
 
     def check_production(self) -> None:
         """Refuse to start a production store with development shortcuts."""
-        if self.environment == "production" and self.bootstrap_tokens:
+        if self.environment != "production":
+            return
+        if self.bootstrap_tokens:
             raise ValueError("bootstrap tokens are for development; provision tokens instead")
+        key = self.code_key.get_secret_value()
+        if key == DEV_CODE_KEY or len(key) < 32:
+            raise ValueError(
+                "STORELINK_AGENT_CODE_KEY must be set to a random secret of 32+ characters in "
+                "production (it keys the hashes of pickup codes)"
+            )

@@ -1,7 +1,7 @@
 """Stock lookup for kiosks, tills and staff: this store's figure and other stores' figures.
 
-Available-to-promise here is on-hand minus safety stock, never below zero (reservations join the
-formula with online orders). Other stores' figures come from the hub's last ``stock_view``, each
+Available-to-promise here is on-hand minus reserved (online orders, kiosk carts) minus safety
+stock, never below zero. Other stores' figures come from the hub's last ``stock_view``, each
 with its ``as_of`` and age, so a kiosk cut off from the hub can still say "3 at Store B, as of
 12 minutes ago" instead of nothing.
 """
@@ -20,8 +20,11 @@ from edge_agent.clock import parse
 class HereStock(BaseModel):
     store_id: str
     on_hand: int
+    reserved: int = Field(description="Held for online orders and kiosk carts")
     safety_stock: int
-    available: int = Field(description="Available to promise: on-hand - safety stock, >= 0")
+    available: int = Field(
+        description="Available to promise: on-hand - reserved - safety stock, >= 0"
+    )
     needs_count: bool
 
 
@@ -49,7 +52,7 @@ def lookup(
     product = catalog.find(conn, sku_or_gtin)
     sku = product.sku if product else sku_or_gtin
     row = conn.execute(
-        "SELECT s.on_hand, s.needs_count, coalesce(ss.quantity, 0) FROM stock s "
+        "SELECT s.on_hand, s.needs_count, coalesce(ss.quantity, 0), s.reserved FROM stock s "
         "LEFT JOIN safety_stock ss ON ss.sku = s.sku WHERE s.sku = ?",
         (sku,),
     ).fetchone()
@@ -57,8 +60,8 @@ def lookup(
         if product is None:
             return None
         safety = conn.execute("SELECT quantity FROM safety_stock WHERE sku = ?", (sku,)).fetchone()
-        row = (0, 0, safety[0] if safety else 0)
-    on_hand, needs_count, safety_stock = row
+        row = (0, 0, safety[0] if safety else 0, 0)
+    on_hand, needs_count, safety_stock, reserved = row
     # Plain dicts validated once by pydantic-core (Rust) with the whole answer: building 20
     # peer models one by one in Python was most of the lookup's cost (profiled).
     peers = []
@@ -85,8 +88,9 @@ def lookup(
             "here": {
                 "store_id": store_id,
                 "on_hand": on_hand,
+                "reserved": reserved,
                 "safety_stock": safety_stock,
-                "available": max(0, on_hand - safety_stock),
+                "available": max(0, on_hand - reserved - safety_stock),
                 "needs_count": bool(needs_count),
             },
             "other_stores": peers,

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from edge_agent import __version__, commands, outbox
 from edge_agent.clock import iso
 from edge_agent.db import StoreDB
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.settings import AgentSettings
 from storelink_contract.common import utcnow
 from storelink_contract.envelope import (
@@ -90,6 +91,7 @@ class Uplink:
         self._db = db
         self._bdseq = bdseq
         self._device_health = device_health
+        self._policy = FulfilmentPolicy.from_settings(settings)
         self._events_topic = store_topic(self._store_id, "up", "events")
         self._acks_up = store_topic(self._store_id, "up", "acks")
         self._state_topic = store_topic(self._store_id, "up", "state")
@@ -282,7 +284,7 @@ class Uplink:
             self._quarantine_message(str(exc), payload)
             return
         with self._db.write() as conn:
-            outcome = commands.apply_batch(conn, batch, utcnow())
+            outcome = commands.apply_batch(conn, batch, utcnow(), self._policy)
         if outcome.resend_from is not None:
             reply: Ack | ResendRequest = ResendRequest(
                 stream="commands", from_seq=outcome.resend_from

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from storelink_contract.common import Frozen, Product, Sku, StoreId, Timestamp
+from storelink_contract.orders import AllocationId, FulfilmentMethod, OrderId, OrderLineItem
 
 
 class CommandBase(Frozen):
@@ -61,8 +62,35 @@ class ResyncRequest(CommandBase):
     reason: str = Field(max_length=200)
 
 
+class OrderAllocation(CommandBase):
+    """The hub routes an online order to this store: reserve and accept it, or reject it.
+
+    Applied once per ``allocation_id`` (a re-sent or duplicated allocation reserves nothing
+    more). An allocation applied after ``respond_by`` is rejected: by then the hub has given
+    the order to another store.
+    """
+
+    type: Literal["order_allocation"] = "order_allocation"
+    order_id: OrderId
+    allocation_id: AllocationId
+    method: FulfilmentMethod
+    lines: tuple[OrderLineItem, ...] = Field(min_length=1, max_length=200)
+    customer_name: str = Field(default="", max_length=100)
+    respond_by: Timestamp
+
+
+class OrderCancel(CommandBase):
+    """Withdraw an allocation (the store was too slow, or the customer cancelled): release
+    its reservation and revoke its pickup codes, unless the order was already handed over."""
+
+    type: Literal["order_cancel"] = "order_cancel"
+    order_id: OrderId
+    allocation_id: AllocationId
+    reason: str = Field(max_length=200)
+
+
 HubCommand = Annotated[
-    CatalogUpsert | SafetyStockSet | StockView | ResyncRequest,
+    CatalogUpsert | SafetyStockSet | StockView | ResyncRequest | OrderAllocation | OrderCancel,
     Field(discriminator="type"),
 ]
 HUB_COMMAND: TypeAdapter[HubCommand] = TypeAdapter(HubCommand)

@@ -18,7 +18,10 @@ Cents = Annotated[int, Field(ge=0, le=10**11)]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
 
 #: Why an inventory ledger entry exists. Signed deltas carry one of these, never an absolute.
-DeltaReason = Literal["sale", "return", "receipt", "adjustment", "count", "damage", "transfer"]
+#: ``fulfilment`` is an online order handed over to its customer (or shipped from the store).
+DeltaReason = Literal[
+    "sale", "return", "receipt", "adjustment", "count", "damage", "transfer", "fulfilment"
+]
 
 
 def utcnow() -> datetime:
@@ -48,3 +51,10 @@ class Product(Frozen):
     name: str = Field(min_length=1, max_length=200)
     price_cents: Cents
     category: str = Field(default="general", min_length=1, max_length=64)
+
+
+class EventBase(Frozen):
+    """What every store event has: when it happened, and its effect on on-hand (if any)."""
+
+    at: Timestamp
+    deltas: tuple[StockDelta, ...] = ()

@@ -17,18 +17,25 @@ from pydantic import Field, TypeAdapter
 
 from storelink_contract.common import (
     Cents,
+    EventBase,
     ExternalId,
     Frozen,
     Quantity,
     Sku,
-    StockDelta,
-    Timestamp,
 )
-
-
-class EventBase(Frozen):
-    at: Timestamp
-    deltas: tuple[StockDelta, ...] = ()
+from storelink_contract.order_events import (
+    LockerDoorOpened,
+    OrderAccepted,
+    OrderCollected,
+    OrderExpired,
+    OrderProgressed,
+    OrderReady,
+    OrderRejected,
+    OrderReleased,
+    PickupCodeReissued,
+    PickupReminderDue,
+    StoreAlert,
+)
 
 
 class SaleLine(Frozen):
@@ -78,7 +85,22 @@ class StockDigest(EventBase):
 
 
 StoreEvent = Annotated[
-    SaleRecorded | StockReceived | StockAdjusted | StockSnapshot | StockDigest,
+    SaleRecorded
+    | StockReceived
+    | StockAdjusted
+    | StockSnapshot
+    | StockDigest
+    | OrderAccepted
+    | OrderRejected
+    | OrderProgressed
+    | OrderReady
+    | OrderCollected
+    | OrderExpired
+    | OrderReleased
+    | PickupReminderDue
+    | PickupCodeReissued
+    | LockerDoorOpened
+    | StoreAlert,
     Field(discriminator="type"),
 ]
 STORE_EVENT: TypeAdapter[StoreEvent] = TypeAdapter(StoreEvent)

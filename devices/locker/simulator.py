@@ -12,8 +12,9 @@ hook re-engages when the door is pushed shut (``close_door``). Item sensors foll
 ``unlock_count(lock)`` says how many times a lock was really pulsed, so tests can assert that a
 door opened exactly once. Fault knobs (``Faults``) apply to every reply; ``drop_reply`` on an
 unlock still performs it, which is the field failure that makes blind retries dangerous.
-``answers_unlock = False`` makes every unlock silent, ``jam(lock)`` a lock that will not release,
-``responsive = False`` a board that neither acts nor answers (powered off on the bus).
+``answers_unlock = False`` makes every unlock silent, ``browns_out_on_unlock`` a board that
+pulses and then goes silent, ``jam(lock)`` a lock that will not release, ``responsive = False``
+a board that neither acts nor answers (powered off on the bus).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class LockerBoardSimulator:
         self.responsive = True
         #: False: the board pulses the lock on an unlock but never answers it (a field failure).
         self.answers_unlock = True
+        #: True: the solenoid's current draw browns the board out: it pulses the lock, then
+        #: answers nothing (status included) until ``responsive`` is set again.
+        self.browns_out_on_unlock = False
         self.requests_seen = 0
         self.rejected: list[Rejected] = []
         self._state = threading.Lock()
@@ -210,6 +214,9 @@ class LockerBoardSimulator:
                 self._unlocks[lock] += 1
                 if lock not in self._jammed:
                     self._open.add(lock)
+                if self.browns_out_on_unlock:
+                    self.responsive = False
+                    return
                 if not self.answers_unlock:
                     return
             elif cmd != CMD_STATUS and cmd != CMD_UNLOCK:

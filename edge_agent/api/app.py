@@ -10,10 +10,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from edge_agent import __version__
-from edge_agent.api import devices, movements, sales, stock
+from edge_agent.api import devices, lockers, movements, orders, sales, stock
 from edge_agent.api import status as status_routes
 from edge_agent.device_actions import CountNotPossible, UnknownZone
+from edge_agent.doors import DoorBusy
 from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
+from edge_agent.fulfilment import UnknownOrder, WrongOrderState
+from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
 from edge_agent.service import StoreAgent
 from storelink_contract.envelope import describe_validation_error
 
@@ -22,6 +25,13 @@ _STATUS_OF: dict[type[StoreError], int] = {
     UnknownZone: status.HTTP_422_UNPROCESSABLE_CONTENT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
     CountNotPossible: status.HTTP_409_CONFLICT,
+    UnknownOrder: status.HTTP_404_NOT_FOUND,
+    WrongOrderState: status.HTTP_409_CONFLICT,
+    CodeRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    LockedOut: status.HTTP_429_TOO_MANY_REQUESTS,
+    NotHere: status.HTTP_409_CONFLICT,
+    DoorBusy: status.HTTP_409_CONFLICT,
+    DoorProblem: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 
@@ -48,6 +58,8 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
     for router in (
         sales.router,
         movements.router,
+        orders.router,
+        lockers.router,
         stock.router,
         devices.router,
         status_routes.router,
@@ -66,6 +78,9 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
     @app.exception_handler(StoreError)
     async def store_error(_request: Request, exc: StoreError) -> JSONResponse:
         code = _STATUS_OF.get(type(exc), status.HTTP_422_UNPROCESSABLE_CONTENT)
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=code)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LockedOut) else None
+        return JSONResponse(
+            {"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers
+        )
 
     return app

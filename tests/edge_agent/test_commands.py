@@ -7,6 +7,7 @@ from typing import Any
 
 from edge_agent import commands, outbox
 from edge_agent.db import StoreDB
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.stock import lookup
 from storelink_contract.envelope import decode_batch, encode_batch
 
@@ -38,7 +39,7 @@ def _view(store: str, on_hand: int, as_of: str) -> dict[str, Any]:
 def _apply(db: StoreDB, first_seq: int, *items: dict[str, Any]) -> commands.CommandOutcome:
     batch = decode_batch(encode_batch("hub", "commands", first_seq, [json.dumps(i) for i in items]))
     with db.write() as conn:
-        return commands.apply_batch(conn, batch, NOW)
+        return commands.apply_batch(conn, batch, NOW, FulfilmentPolicy(store_id="store-a"))
 
 
 def test_a_batch_applied_three_times_changes_the_store_once(db: StoreDB) -> None:

@@ -13,6 +13,7 @@ from edge_agent.db import StoreDB
 from edge_agent.device_actions import DeviceActions
 from edge_agent.device_config import CameraConfig, ScannerConfig
 from edge_agent.device_manager import DeviceManager
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.stock import lookup
 from storelink_contract.common import Product
 from tests.devices.camera.images import blank, frame, linear_code, write_video
@@ -43,7 +44,9 @@ def test_a_camera_at_receiving_adds_one_unit_per_product_shown(db: StoreDB, tmp_
     config = CameraConfig(
         kind="camera", device_id="dock-cam", source=str(video), role="receiving", debounce_s=5.0
     )
-    manager = DeviceManager([config], DeviceActions(db, "store-a", [config]))
+    manager = DeviceManager(
+        [config], DeviceActions(db, FulfilmentPolicy(store_id="store-a"), [config])
+    )
     manager.start()
     try:
         wait_until(
@@ -68,7 +71,10 @@ def test_a_device_that_is_not_there_is_reported_down_and_retried(
         kind="scanner", device_id="ghost", url=str(tmp_path / "ttyNONE"), role="receiving"
     )
     manager = DeviceManager(
-        [config], DeviceActions(db, "store-a", [config]), backoff_min_s=0.05, backoff_max_s=0.2
+        [config],
+        DeviceActions(db, FulfilmentPolicy(store_id="store-a"), [config]),
+        backoff_min_s=0.05,
+        backoff_max_s=0.2,
     )
     manager.start()
     try:

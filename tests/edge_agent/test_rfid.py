@@ -12,6 +12,7 @@ from edge_agent.db import StoreDB
 from edge_agent.device_actions import CountNotPossible, DeviceActions, UnknownZone
 from edge_agent.device_config import RfidSerialConfig
 from edge_agent.movements import ReceiptRequest, receive_stock
+from edge_agent.policy import FulfilmentPolicy
 from edge_agent.rfid_presence import Read, RfidPresence
 from edge_agent.stock import lookup
 from storelink_contract.common import Product
@@ -71,7 +72,7 @@ def shelf(db: StoreDB) -> DeviceActions:
         url="/dev/null",
         antennas={1: "sales_floor", 2: "backroom"},
     )
-    actions = DeviceActions(db, "store-a", [config])
+    actions = DeviceActions(db, FulfilmentPolicy(store_id="store-a"), [config])
     reads = [Read(tag(n), 1, "r1") for n in range(5)] + [Read(tag(99), 2, "r1")]
     actions.presence.observe(reads, time.monotonic())
     return actions
@@ -143,7 +144,7 @@ def test_an_ean8_product_is_found_by_its_gtin14(db: StoreDB) -> None:
 def test_the_receiving_repeat_window_does_not_slide(db: StoreDB) -> None:
     """Six items scanned steadily 0.4 s apart with a 0.5 s window: the ones past the window
     count; a double trigger inside it does not."""
-    actions = DeviceActions(db, "store-a", [])
+    actions = DeviceActions(db, FulfilmentPolicy(store_id="store-a"), [])
     assert not actions._repeated("rcv", "A", 0.5)
     assert actions._repeated("rcv", "A", 0.5)  # the double trigger
     time.sleep(0.3)

@@ -1,0 +1,96 @@
+"""The scheduled fulfilment job: reminders, expiries, and reservations that ran out.
+
+Run every ``fulfilment_job_interval_s`` by the agent's scheduler (and callable directly from
+tests with any ``now``). Each step is one write transaction, so a crash halfway leaves every
+order either fully handled or untouched, and the next run picks up the rest:
+
+- a ready order ``reminder_after`` its readiness gets one reminder, and one "expiring" warning
+  ``expiring_before`` the end of its hold (the hub turns both into customer notifications);
+- a ready order past its hold expires: reservation released, codes dead, a locker compartment
+  flagged for staff to empty, and the hub told (it refunds the customer);
+- an accepted order not made ready by its reservation's deadline expires the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from edge_agent import fulfilment, outbox, reservations
+from edge_agent.db import StoreDB
+from edge_agent.policy import FulfilmentPolicy
+from storelink_contract.order_events import PickupReminderDue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobReport:
+    reminded: list[str] = field(default_factory=list)
+    warned: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    carts_released: list[str] = field(default_factory=list)
+
+
+def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
+    report = JobReport()
+    with db.write() as conn:
+        ready = fulfilment.listing(conn, ("ready",))
+        for order in ready:
+            expires = order.pickup_expires_at
+            if expires is None or order.ready_at is None or now >= expires:
+                continue
+            flags = conn.execute(
+                "SELECT reminded, warned FROM online_order WHERE allocation_id = ?",
+                (order.allocation_id,),
+            ).fetchone()
+            due = []
+            if not flags[0] and now >= order.ready_at + policy.reminder_after:
+                due.append("reminder")
+            if not flags[1] and now >= expires - policy.expiring_before:
+                due.append("expiring")
+            for kind in due:
+                outbox.append(
+                    conn,
+                    PickupReminderDue(
+                        at=now,
+                        order_id=order.order_id,
+                        allocation_id=order.allocation_id,
+                        kind="reminder" if kind == "reminder" else "expiring",
+                        pickup_expires_at=expires,
+                    ),
+                )
+                column = "reminded" if kind == "reminder" else "warned"
+                conn.execute(
+                    f"UPDATE online_order SET {column} = 1 WHERE allocation_id = ?",  # noqa: S608
+                    (order.allocation_id,),
+                )
+                (report.reminded if kind == "reminder" else report.warned).append(order.order_id)
+    for order in _overdue(db, now):
+        with db.write() as conn:
+            current = fulfilment.find(conn, order.allocation_id)
+            if current is None or current.status not in fulfilment.OPEN_STATUSES:
+                continue  # collected or released meanwhile
+            reason = (
+                "not collected within the pickup hold"
+                if current.status == "ready"
+                else "not made ready before its reservation ran out"
+            )
+            fulfilment.expire(conn, current, reason, now)
+            report.expired.append(order.order_id)
+            log.info("order %s expired: %s", order.order_id, reason)
+    with db.write() as conn:
+        for owner in reservations.due(conn, now, "cart:"):
+            reservations.close(conn, owner, "expired", now)
+            report.carts_released.append(owner.removeprefix("cart:"))
+    return report
+
+
+def _overdue(db: StoreDB, now: datetime) -> list[fulfilment.StoreOrder]:
+    out = []
+    for order in fulfilment.listing(db.read()):
+        deadline = order.pickup_expires_at if order.status == "ready" else order.reserved_until
+        if deadline is not None and now >= deadline:
+            out.append(order)
+    return out

@@ -1,0 +1,235 @@
+"""Picking and packing by staff: every item is confirmed by scanning it.
+
+A picker takes an order from the pick list, optionally binding a pack-station scanner to it
+(``start_picking``); each scan (from that scanner, or from a handheld through the API) must be
+an item of the order still to pick, or it is refused with the reason: wrong item, or already
+picked in full. When everything is picked the parcel is packed: a locker-pickup order gets the
+smallest free compartment that fits and a staff load code; otherwise (or with the lockers full)
+the parcel goes to the pickup shelf and is ready at once. Ship-from-store orders are shipped.
+
+Runs inside the caller's write transaction; refusals are returned (and remembered on the order
+for the pick screen) rather than raised, so the record of the refusal commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from edge_agent import catalog, credentials, fulfilment, ledger, lockers, outbox, reservations
+from edge_agent.clock import iso
+from edge_agent.fulfilment import StoreOrder, WrongOrderState
+from edge_agent.policy import FulfilmentPolicy
+from storelink_contract.common import StockDelta
+from storelink_contract.order_events import OrderProgressed
+from storelink_contract.orders import ParcelSize, PickupLocation
+
+SHELF = PickupLocation(kind="shelf", location_id="pickup-shelf", label="Pickup counter")
+
+
+@dataclass(frozen=True, slots=True)
+class PickOutcome:
+    accepted: bool
+    message: str
+    order: StoreOrder
+
+
+class PackResult(BaseModel):
+    order: StoreOrder
+    location: PickupLocation | None = None
+    """Where the parcel goes; none for a shipment (it waits for the carrier)."""
+    load_code: str | None = None
+    """For a locker: the staff code that opens the compartment (printed on the parcel label)."""
+
+
+def start_picking(
+    conn: sqlite3.Connection, order_id: str, station: str | None, now: datetime
+) -> StoreOrder:
+    """A picker takes the order; scans from ``station`` (a scanner's device id) now pick it."""
+    order = fulfilment.active(conn, order_id)
+    if order.status not in ("accepted", "picking"):
+        raise WrongOrderState(f"order {order_id} is {order.status}: picking is over")
+    if station is not None:
+        conn.execute(
+            "UPDATE online_order SET station = NULL WHERE station = ? AND allocation_id != ?",
+            (station, order.allocation_id),
+        )
+    conn.execute(
+        "UPDATE online_order SET station = ?, updated_at = ? WHERE allocation_id = ?",
+        (station, iso(now), order.allocation_id),
+    )
+    _to_picking(conn, order, now)
+    return fulfilment.latest(conn, order_id)
+
+
+def pick(
+    conn: sqlite3.Connection, order_id: str, code: str, quantity: int, now: datetime
+) -> PickOutcome:
+    """Confirm ``quantity`` of the item scanned as ``code`` (a GTIN or a sku)."""
+    order = fulfilment.active(conn, order_id)
+    if order.status not in ("accepted", "picking"):
+        raise WrongOrderState(f"order {order_id} is {order.status}: picking is over")
+    message = _check_pick(conn, order, code, quantity)
+    if message is not None:
+        _remember(conn, order, f"refused: {message}", now)
+        return PickOutcome(False, message, fulfilment.latest(conn, order_id))
+    product = catalog.find(conn, code)
+    assert product is not None
+    line = next(n for n in order.lines if n.sku == product.sku and n.picked < n.quantity)
+    conn.execute(
+        "UPDATE order_line SET picked = picked + ? WHERE allocation_id = ? AND line_no = ?",
+        (quantity, order.allocation_id, line.line_no),
+    )
+    _to_picking(conn, order, now)
+    left = order.to_pick - quantity
+    message = f"picked {quantity} x {line.name}; " + (
+        f"{left} item(s) to go" if left else "all picked: pack it"
+    )
+    _remember(conn, order, message, now)
+    return PickOutcome(True, message, fulfilment.latest(conn, order_id))
+
+
+def pick_at_station(
+    conn: sqlite3.Connection, station: str, code: str, now: datetime
+) -> PickOutcome | None:
+    """A scan from a pack-station scanner: picks one unit for the order bound to it (None when
+    no order is being picked there)."""
+    row = conn.execute(
+        "SELECT order_id FROM online_order WHERE station = ? AND status IN ('accepted', 'picking')",
+        (station,),
+    ).fetchone()
+    if row is None:
+        return None
+    return pick(conn, str(row[0]), code, 1, now)
+
+
+def _check_pick(
+    conn: sqlite3.Connection, order: StoreOrder, code: str, quantity: int
+) -> str | None:
+    product = catalog.find(conn, code)
+    if product is None:
+        return f"{code} is not a product this store knows"
+    lines = [n for n in order.lines if n.sku == product.sku]
+    if not lines:
+        return f"{product.name} ({product.sku}) is not on order {order.order_id}"
+    wanted = sum(n.quantity for n in lines)
+    picked = sum(n.picked for n in lines)
+    if picked + quantity > wanted:
+        return f"{product.name}: {picked} of {wanted} already picked, no more are needed"
+    return None
+
+
+def _to_picking(conn: sqlite3.Connection, order: StoreOrder, now: datetime) -> None:
+    if order.status != "accepted":
+        return
+    conn.execute(
+        "UPDATE online_order SET status = 'picking', updated_at = ? WHERE allocation_id = ?",
+        (iso(now), order.allocation_id),
+    )
+    outbox.append(
+        conn,
+        OrderProgressed(
+            at=now, order_id=order.order_id, allocation_id=order.allocation_id, status="picking"
+        ),
+    )
+
+
+def _remember(conn: sqlite3.Connection, order: StoreOrder, message: str, now: datetime) -> None:
+    conn.execute(
+        "UPDATE online_order SET last_pick_message = ?, updated_at = ? WHERE allocation_id = ?",
+        (message[:300], iso(now), order.allocation_id),
+    )
+
+
+def pack(
+    conn: sqlite3.Connection,
+    policy: FulfilmentPolicy,
+    order_id: str,
+    parcel: ParcelSize,
+    now: datetime,
+) -> PackResult:
+    """Everything is picked: give the parcel its place (a compartment or the shelf)."""
+    order = fulfilment.active(conn, order_id)
+    if order.status not in ("accepted", "picking"):
+        raise WrongOrderState(f"order {order_id} is {order.status}: it was packed already")
+    if order.to_pick:
+        raise WrongOrderState(f"order {order_id}: {order.to_pick} item(s) still to pick")
+    conn.execute(
+        "UPDATE online_order SET status = 'packed', parcel_size = ?, station = NULL, "
+        "updated_at = ? WHERE allocation_id = ?",
+        (parcel, iso(now), order.allocation_id),
+    )
+    ids = {"order_id": order.order_id, "allocation_id": order.allocation_id}
+    outbox.append(conn, OrderProgressed(at=now, status="packed", parcel_size=parcel, **ids))
+    if order.method == "ship_from_store":
+        return PackResult(order=fulfilment.latest(conn, order_id))
+    compartment = (
+        lockers.assign(conn, order.allocation_id, parcel, now)
+        if order.method == "locker_pickup"
+        else None
+    )
+    if compartment is None:
+        # Counter pickup and curbside always use the shelf; a locker order does when every
+        # compartment that fits is taken (it is ready now, collected at the counter).
+        fulfilment.mark_ready(conn, policy, order, SHELF, now)
+        return PackResult(order=fulfilment.latest(conn, order_id), location=SHELF)
+    location = PickupLocation(
+        kind="locker", location_id=compartment.compartment_id, label=compartment.label
+    )
+    _place(conn, order, location, now)
+    load_code = credentials.issue_load_code(
+        conn, policy.code_key, order.allocation_id, now + policy.load_code_ttl, now
+    )
+    return PackResult(
+        order=fulfilment.latest(conn, order_id), location=location, load_code=load_code
+    )
+
+
+def ship(
+    conn: sqlite3.Connection, order_id: str, carrier: str, tracking: str, now: datetime
+) -> StoreOrder:
+    """A ship-from-store parcel leaves with the carrier: the units leave on-hand."""
+    order = fulfilment.active(conn, order_id)
+    if order.method != "ship_from_store":
+        raise WrongOrderState(f"order {order_id} is for {order.method}, not shipping")
+    if order.status != "packed":
+        raise WrongOrderState(f"order {order_id} is {order.status}: pack it before shipping")
+    held = reservations.close(conn, order.owner, "fulfilled", now)
+    deltas = [StockDelta(sku=sku, delta=-q, reason="fulfilment") for sku, q in sorted(held.items())]
+    ledger.post(conn, deltas, f"order:{order.order_id}", now)
+    conn.execute(
+        "UPDATE online_order SET status = 'shipped', reason = ?, updated_at = ? "
+        "WHERE allocation_id = ?",
+        (f"{carrier} {tracking}".strip(), iso(now), order.allocation_id),
+    )
+    outbox.append(
+        conn,
+        OrderProgressed(
+            at=now,
+            deltas=tuple(deltas),
+            order_id=order.order_id,
+            allocation_id=order.allocation_id,
+            status="shipped",
+            tracking=f"{carrier} {tracking}".strip()[:100],
+        ),
+    )
+    return fulfilment.latest(conn, order_id)
+
+
+def _place(
+    conn: sqlite3.Connection, order: StoreOrder, location: PickupLocation, now: datetime
+) -> None:
+    conn.execute(
+        "UPDATE online_order SET location_kind = ?, location_id = ?, updated_at = ? "
+        "WHERE allocation_id = ?",
+        (location.kind, location.location_id, iso(now), order.allocation_id),
+    )
+
+
+def pick_list(conn: sqlite3.Connection) -> list[StoreOrder]:
+    """Orders to pick, oldest first (those with the nearest reservation deadline first)."""
+    orders = fulfilment.listing(conn, ("accepted", "picking"))
+    return sorted(orders, key=lambda o: (o.reserved_until or o.received_at, o.order_id))

@@ -1,0 +1,283 @@
+"""Locker doors: loading with a staff code, pickup by code or QR, abuse, expiry, faulty boards.
+
+The Kerong board simulator runs on a real pty and the real ``LockerBoard`` client drives it, so
+"the door opened once" is counted by the simulated board itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from edge_agent import alerts, fulfilment, fulfilment_jobs, lockers, picking
+from edge_agent.db import StoreDB
+from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
+from tests.edge_agent.fulfilment_helpers import BANK, Shop, open_shop
+
+DOOR_M = 2  # bank-a-03, the medium compartment (lock 2 on the wire)
+
+
+@pytest.fixture
+def shop(db: StoreDB) -> Iterator[Shop]:
+    opened = open_shop(db)
+    yield opened
+    opened.board.close()
+    opened.sim.close()
+
+
+def packed_order(shop: Shop, order_id: str = "W2001") -> tuple[str, str, str]:
+    """An order accepted, picked and packed into the medium locker: (code, qr, load code)."""
+    shop.allocate(order_id, {"MUG-1": 2})
+    secrets = next(e for e in shop.events("order_accepted") if e["order_id"] == order_id)
+    with shop.db.write() as conn:
+        picking.pick(conn, order_id, "MUG-1", 2, shop.clock.now)
+        packed = picking.pack(conn, shop.policy, order_id, "M", shop.clock.now)
+    assert packed.load_code is not None
+    return secrets["pickup"]["code"], secrets["pickup"]["qr"], packed.load_code
+
+
+def load(shop: Shop, load_code: str) -> None:
+    """Staff open the compartment with the load code, put the parcel in, shut the door."""
+    opened = shop.desk.enter_code("locker-1", load_code)
+    assert opened.purpose == "load"
+    shop.sim.put_item(DOOR_M)
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+
+
+def compartment(shop: Shop) -> lockers.Compartment:
+    found = lockers.get(shop.db.read(), "bank-a-03")
+    assert found is not None
+    return found
+
+
+def test_load_then_pickup_by_code_opens_the_right_door_once(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    with pytest.raises(NotHere, match="not ready yet"):
+        shop.desk.enter_code("locker-1", code)  # the customer is early: nothing opens
+    load(shop, load_code)
+    assert shop.sim.unlock_count(DOOR_M) == 1
+    order = fulfilment.latest(shop.db.read(), "W2001")
+    assert order.status == "ready"
+    assert order.pickup_expires_at == shop.clock.now + timedelta(hours=72)
+    assert [e["location"]["location_id"] for e in shop.events("order_ready")] == ["bank-a-03"]
+
+    opened = shop.desk.enter_code("locker-1", code)
+    assert opened.door == f"{BANK} door 3"
+    assert opened.purpose == "pickup"
+    assert shop.sim.unlock_count(DOOR_M) == 2  # once to load, once for the customer
+    assert shop.sim.is_open(DOOR_M)
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "collected"
+    assert shop.on_hand("MUG-1") == (3, 0)  # the units left the store with the customer
+    (collected,) = shop.events("order_collected")
+    assert collected["deltas"] == [{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}]
+
+    shop.sim.remove_item(DOOR_M)
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert compartment(shop).state == "free"
+    with pytest.raises(CodeRefused, match="already been used"):
+        shop.desk.enter_code("locker-1", code)
+    assert shop.sim.unlock_count(DOOR_M) == 2
+    audit = (
+        shop.db.read()
+        .execute("SELECT purpose, actor, outcome FROM door_audit ORDER BY id")
+        .fetchall()
+    )
+    assert audit == [
+        ("load", "locker-1", "opened (reply)"),
+        ("pickup", "locker-1", "opened (reply)"),
+    ]
+    assert [e["purpose"] for e in shop.events("locker_door_opened")] == ["load", "pickup"]
+
+
+def test_the_qr_token_opens_the_door_too(shop: Shop) -> None:
+    code, qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    with pytest.raises(CodeRefused, match="for collection at store store-b"):
+        shop.desk.show_qr("cam-1", qr.replace("store-a", "store-b"))
+    opened = shop.desk.show_qr("cam-1", qr)
+    assert opened.order_id == "W2001"
+    with pytest.raises(CodeRefused, match="already been used"):
+        shop.desk.enter_code("locker-1", code)  # code and QR are one pickup
+
+
+def test_a_load_that_closes_on_an_empty_compartment_is_not_a_ready_order(shop: Shop) -> None:
+    _code, _qr, load_code = packed_order(shop)
+    shop.desk.enter_code("locker-1", load_code)
+    shop.sim.close_door(DOOR_M)  # shut without the parcel
+    shop.poll()
+    assert compartment(shop).state == "assigned"
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "packed"
+    assert [a.kind for a in alerts.recent(shop.db.read())] == ["load_not_confirmed"]
+    load(shop, load_code)  # the same load code again, this time with the parcel
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "ready"
+
+
+def test_ten_thousand_wrong_codes_open_nothing_and_lock_the_terminal(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    unlocks_before = shop.sim.total_unlocks
+    refused = locked = 0
+    for guess in range(10_000):
+        try:
+            shop.desk.enter_code("locker-1", f"{guess:08d}")
+        except LockedOut:
+            locked += 1
+        except CodeRefused:
+            refused += 1
+    assert shop.sim.total_unlocks == unlocks_before  # not one door opened
+    assert refused == 4  # the fifth wrong code starts the lockout
+    assert locked == 9_996
+    assert [a.kind for a in alerts.recent(shop.db.read())] == ["pickup_lockout"]
+    with pytest.raises(LockedOut, match="locked for 15 more minute"):
+        shop.desk.enter_code("locker-1", code)  # even the right code waits out the lockout
+    shop.desk.enter_code("kiosk-2", code)  # another terminal is not locked
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "collected"
+
+
+def test_a_lockout_ends_after_its_time(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    for guess in range(5):
+        with pytest.raises((CodeRefused, LockedOut)):
+            shop.desk.enter_code("locker-1", f"9{guess:07d}")
+    with pytest.raises(LockedOut) as caught:
+        shop.desk.enter_code("locker-1", code)
+    assert 0 < caught.value.retry_after_s <= 15 * 60
+    shop.clock.advance(minutes=16)
+    assert shop.desk.enter_code("locker-1", code).purpose == "pickup"
+
+
+def test_wrong_codes_for_a_named_order_lock_that_order(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    for n in range(5):  # from five different terminals: only the order's limit adds up
+        with pytest.raises((CodeRefused, LockedOut)):
+            shop.desk.enter_code(f"terminal-{n}", "12345678", order_id="W2001")
+    with pytest.raises(LockedOut, match="order W2001"):
+        shop.desk.enter_code("terminal-9", code, order_id="W2001")
+    with shop.db.write() as conn:  # staff give the customer a new code, which lifts the lock
+        fresh = fulfilment.reissue_code(conn, shop.policy, "W2001", "locked out", shop.clock.now)
+    with pytest.raises(CodeRefused, match="replaced by a newer one"):
+        shop.desk.enter_code("terminal-9", code, order_id="W2001")
+    assert shop.desk.enter_code("terminal-9", fresh.code, order_id="W2001").purpose == "pickup"
+
+
+def test_an_expired_code_never_opens_and_the_parcel_is_flagged_for_retrieval(
+    shop: Shop,
+) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.clock.advance(hours=25)
+    report = fulfilment_jobs.run(shop.db, shop.policy, shop.clock.now)
+    assert report.reminded == ["W2001"]
+    shop.clock.advance(hours=36)  # 61 h: within 12 h of the end of the 72 h hold
+    assert fulfilment_jobs.run(shop.db, shop.policy, shop.clock.now).warned == ["W2001"]
+    shop.clock.advance(hours=12)
+    assert fulfilment_jobs.run(shop.db, shop.policy, shop.clock.now).expired == ["W2001"]
+    assert [e["kind"] for e in shop.events("pickup_reminder_due")] == ["reminder", "expiring"]
+    assert shop.on_hand("MUG-1") == (5, 0)  # back to sellable: it never left the store
+    assert compartment(shop).state == "retrieval"
+    with pytest.raises(CodeRefused, match="expired"):
+        shop.desk.enter_code("locker-1", code)
+    assert shop.sim.unlock_count(DOOR_M) == 1  # only the load ever opened it
+
+    shop.desk.open_for_staff("staff-1", "bank-a-03", "retrieval")
+    shop.sim.remove_item(DOOR_M)
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert compartment(shop).state == "free"
+
+
+def test_a_board_that_opens_but_does_not_answer_opens_once(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.sim.answers_unlock = False  # the lock releases, the reply never comes
+    opened = shop.desk.enter_code("locker-1", code)
+    assert opened.confirmed_by == "status"  # the board's status showed the door open
+    assert shop.sim.unlock_count(DOOR_M) == 2  # load + this pickup: no second pulse
+
+
+def test_a_board_gone_silent_after_the_pulse_is_never_pulsed_again_blindly(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.sim.browns_out_on_unlock = True  # the lock releases, then the board answers nothing
+    with pytest.raises(DoorProblem, match="did not confirm"):
+        shop.desk.enter_code("locker-1", code)
+    assert shop.sim.unlock_count(DOOR_M) == 2
+    assert compartment(shop).unconfirmed
+    assert "door_unconfirmed" in [a.kind for a in alerts.recent(shop.db.read())]
+    with pytest.raises(DoorProblem):
+        shop.desk.enter_code("locker-1", code)  # still silent: nothing is sent blindly
+    assert shop.sim.unlock_count(DOOR_M) == 2
+
+    shop.sim.browns_out_on_unlock = False
+    shop.sim.responsive = True  # the board is back; its status shows the door open
+    again = shop.desk.enter_code("locker-1", code)
+    assert again.confirmed_by == "already_open"
+    assert shop.sim.unlock_count(DOOR_M) == 2  # one pulse for the customer, in all
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "collected"
+
+
+def test_two_taps_at_once_open_the_door_once(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.sim.faults.reply_delay_s = 0.1  # a slow board: both taps arrive while it works
+    results: list[str] = []
+
+    def tap() -> None:
+        try:
+            results.append(shop.desk.enter_code("locker-1", code).purpose)
+        except Exception as exc:
+            results.append(type(exc).__name__)
+
+    taps = [threading.Thread(target=tap) for _ in range(2)]
+    for t in taps:
+        t.start()
+    for t in taps:
+        t.join()
+    assert sorted(results) in (["DoorBusy", "pickup"], ["CodeRefused", "pickup"])
+    assert shop.sim.unlock_count(DOOR_M) == 2
+
+
+def test_a_door_left_open_raises_one_alert(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.desk.enter_code("locker-1", code)
+    shop.sim.remove_item(DOOR_M)
+    shop.poll()
+    shop.clock.advance(minutes=3)
+    shop.poll()
+    shop.poll()
+    assert [a.kind for a in alerts.recent(shop.db.read())] == ["door_left_open"]
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert compartment(shop).state == "free"
+
+
+def test_a_door_forced_open_is_an_alert(shop: Shop) -> None:
+    _code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.sim.open_door_by_hand(DOOR_M)
+    shop.poll()
+    (alert,) = alerts.recent(shop.db.read())
+    assert alert.kind == "door_opened_unexpectedly"
+    assert alert.severity == "critical"
+
+
+def test_a_parcel_at_the_shelf_is_handed_over_at_the_counter(shop: Shop) -> None:
+    shop.allocate("W2002", {"TEE-2": 1}, method="store_pickup")
+    code = shop.events("order_accepted")[0]["pickup"]["code"]
+    with shop.db.write() as conn:
+        picking.pick(conn, "W2002", "TEE-2", 1, shop.clock.now)
+        picking.pack(conn, shop.policy, "W2002", "S", shop.clock.now)
+    with pytest.raises(NotHere, match="pickup counter"):
+        shop.desk.enter_code("locker-1", code)
+    order = shop.desk.hand_over("staff-1", code, None)
+    assert order.status == "collected"
+    assert shop.on_hand("TEE-2") == (2, 0)
+    assert shop.events("order_collected")[0]["via"] == "counter"
