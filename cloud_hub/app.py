@@ -6,10 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cloud_hub.api import catalog, health, quarantine, stock, stores
+from cloud_hub.api import alerts, catalog, health, orders, quarantine, stock, stores
+from cloud_hub.errors import Conflict, HubError, Invalid, NotFound
 from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
 
@@ -37,6 +39,19 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for module in (health, stores, stock, catalog, quarantine):
+    for module in (health, stores, stock, catalog, quarantine, orders, alerts):
         app.include_router(module.router)
+
+    @app.exception_handler(HubError)
+    async def hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        code = _STATUS_OF.get(type(exc), status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=code)
+
     return app
+
+
+_STATUS_OF: dict[type[HubError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    Conflict: status.HTTP_409_CONFLICT,
+    Invalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}

@@ -55,7 +55,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+def utc_field(*, nullable: bool = False, index: bool = False) -> Any:
+    """A ``UtcDateTime`` column for a SQLModel table."""
     return Field(sa_column=Column(UtcDateTime(), nullable=nullable, index=index))
 
 
@@ -68,13 +69,13 @@ class Store(SQLModel, table=True):
     online: bool = False
     bdseq: int = Field(default=0, sa_type=BigInteger)
     version: str = ""
-    first_seen: datetime = _ts()
-    last_seen: datetime = _ts()
+    first_seen: datetime = utc_field()
+    last_seen: datetime = utc_field()
     backlog: int = Field(default=0, sa_type=BigInteger)
     oldest_unsent_age_s: float = 0.0
     #: applied_at - event.at of the last applied event: how far behind the hub's view runs.
     sync_lag_s: float | None = None
-    last_event_at: datetime | None = _ts(nullable=True)
+    last_event_at: datetime | None = utc_field(nullable=True)
     events_applied_upto: int = Field(default=0, sa_type=BigInteger)
     commands_acked_upto: int = Field(default=0, sa_type=BigInteger)
     commands_applied_upto: int = Field(default=0, sa_type=BigInteger)
@@ -98,7 +99,7 @@ class StoreStock(SQLModel, table=True):
     store_id: str = Field(primary_key=True, max_length=32)
     sku: str = Field(primary_key=True, max_length=64)
     on_hand: int = Field(default=0, sa_type=BigInteger)
-    updated_at: datetime = _ts()
+    updated_at: datetime = utc_field()
 
 
 class StoreEvent(SQLModel, table=True):
@@ -109,7 +110,7 @@ class StoreEvent(SQLModel, table=True):
     store_id: str = Field(primary_key=True, max_length=32)
     seq: int = Field(primary_key=True, sa_type=BigInteger)
     type: str = Field(max_length=64)
-    at: datetime = _ts()
+    at: datetime = utc_field()
     payload: str = Field(sa_type=Text)
 
 
@@ -123,7 +124,7 @@ class Product(SQLModel, table=True):
     name: str = Field(max_length=200)
     price_cents: int = Field(sa_type=BigInteger)
     category: str = Field(default="general", max_length=64)
-    updated_at: datetime = _ts()
+    updated_at: datetime = utc_field()
 
 
 class SafetyStock(SQLModel, table=True):
@@ -134,7 +135,7 @@ class SafetyStock(SQLModel, table=True):
     store_id: str = Field(primary_key=True, max_length=32)
     sku: str = Field(primary_key=True, max_length=64)
     quantity: int = 0
-    updated_at: datetime = _ts()
+    updated_at: datetime = utc_field()
 
 
 class CommandStream(SQLModel, table=True):
@@ -155,7 +156,7 @@ class CommandOutbox(SQLModel, table=True):
     seq: int = Field(primary_key=True, sa_type=BigInteger)
     type: str = Field(max_length=64)
     payload: str = Field(sa_type=Text)
-    created_at: datetime = _ts()
+    created_at: datetime = utc_field()
 
 
 class Quarantine(SQLModel, table=True):
@@ -169,8 +170,8 @@ class Quarantine(SQLModel, table=True):
     seq: int | None = Field(default=None, sa_type=BigInteger)
     reason: str = Field(sa_type=Text)
     payload: str = Field(sa_type=Text)
-    received_at: datetime = _ts(index=True)
-    replayed_at: datetime | None = _ts(nullable=True)
+    received_at: datetime = utc_field(index=True)
+    replayed_at: datetime | None = utc_field(nullable=True)
 
 
 #: Execution option for connections that only read (a deferred BEGIN on SQLite).
@@ -261,19 +262,20 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create missing tables (the hub's tables only)."""
-    tables = [
-        table(m)
-        for m in (
-            Store,
-            StoreStock,
-            StoreEvent,
-            Product,
-            SafetyStock,
-            CommandStream,
-            CommandOutbox,
-            Quarantine,
-        )
-    ]
+    from cloud_hub.orders.tables import ORDER_TABLES  # they import this module
+
+    models: tuple[type[SQLModel], ...] = (
+        Store,
+        StoreStock,
+        StoreEvent,
+        Product,
+        SafetyStock,
+        CommandStream,
+        CommandOutbox,
+        Quarantine,
+        *ORDER_TABLES,
+    )
+    tables = [table(m) for m in models]
     SQLModel.metadata.create_all(engine, tables=tables)
 
 

@@ -11,16 +11,17 @@ A payload that claims another store, by envelope ``sender`` or state ``store_id`
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from cloud_hub import commands, fanout, fleet, quarantine, recovery, reseed
-from cloud_hub.ingest import IngestResult, apply_event_batch
+from cloud_hub.ingest import DEFAULT_ALLOCATION_TIMEOUT, IngestResult, apply_event_batch
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.envelope import (
     Batch,
@@ -29,6 +30,7 @@ from storelink_contract.envelope import (
     describe_validation_error,
 )
 from storelink_contract.events import EventBatch
+from storelink_contract.order_events import SECRET_FIELDS
 from storelink_contract.session import CONTROL, STORE_STATE, Ack
 from storelink_contract.topics import parse_store_topic
 
@@ -58,9 +60,15 @@ class Reaction:
 class Inbound:
     """Applies store messages to the hub database; one instance per hub process."""
 
-    def __init__(self, engine: Engine, fan_out: fanout.FanOut) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        fan_out: fanout.FanOut,
+        allocation_timeout: timedelta = DEFAULT_ALLOCATION_TIMEOUT,
+    ) -> None:
         self._engine = engine
         self._fanout = fan_out
+        self._allocation_timeout = allocation_timeout
 
     def handle(self, topic: str, payload: bytes, now: datetime) -> Reaction:
         parsed = parse_store_topic(topic)
@@ -106,7 +114,7 @@ class Inbound:
             return self._quarantine(store_id, topic, payload, reason, now)
         newly_flagged = False
         with self._engine.begin() as conn:
-            result = apply_event_batch(conn, store_id, batch, now)
+            result = apply_event_batch(conn, store_id, batch, now, self._allocation_timeout)
             if result.conflict is not None:
                 newly_flagged = fleet.flag_stream_conflict(
                     conn, store_id, result.conflict, result.conflict_epoch
@@ -191,12 +199,30 @@ class Inbound:
                     topic=topic,
                     seq=None,
                     reason=reason,
-                    payload=payload,
+                    payload=_redacted(payload),
                     now=now,
                 )
         except Exception:  # the database itself is failing; the log line above must do
             log.exception("could not write the quarantine entry for %s", topic)
         return Reaction(store_id=store_id, quarantined=reason)
+
+
+def _redacted(payload: bytes) -> bytes:
+    """The payload without the customer secrets its events may carry (pickup codes), when it
+    is readable JSON at all; a quarantine is for diagnosis, not a copy of the codes."""
+    try:
+        message = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return payload
+    items = message.get("items") if isinstance(message, dict) else None
+    if not isinstance(items, list):
+        return payload
+    for item in items:
+        if isinstance(item, dict):
+            for key in SECRET_FIELDS.get(str(item.get("type")), ()):
+                if key in item:
+                    item[key] = "<redacted>"
+    return json.dumps(message).encode()
 
 
 def _claims(claimed: str, store_id: str) -> str:

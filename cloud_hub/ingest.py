@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import get_args
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import bindparam, select, update
@@ -36,18 +37,18 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cloud_hub import fleet, quarantine
 from cloud_hub.db import Store, StoreEvent, StoreStock, bind_datetime, executemany, table, upsert
+from cloud_hub.errors import EventRefused
+from cloud_hub.orders import lifecycle
 from storelink_contract.envelope import Batch, describe_validation_error
 from storelink_contract.events import (
     STORE_EVENT,
     EventBatch,
-    SaleRecorded,
-    StockAdjusted,
     StockDigest,
-    StockReceived,
     StockSnapshot,
     stock_digest,
 )
 from storelink_contract.events import StoreEvent as WireEvent
+from storelink_contract.order_events import SECRET_FIELDS
 from storelink_contract.topics import store_topic
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,10 @@ _E_COLUMNS = ("store_id", "seq", "type", "at", "payload")
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 KNOWN_EVENT_TYPES = frozenset(
-    str(cls.model_fields["type"].default)
-    for cls in (SaleRecorded, StockReceived, StockAdjusted, StockSnapshot, StockDigest)
+    str(cls.model_fields["type"].default) for cls in get_args(get_args(WireEvent)[0])
 )
+#: A store that does not answer an allocation by then loses it (``HubSettings`` sets it).
+DEFAULT_ALLOCATION_TIMEOUT = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,11 @@ _Parsed = tuple[int, dict[str, object] | None, WireEvent]
 
 
 def apply_event_batch(
-    conn: Connection, store_id: str, batch: Batch | EventBatch, now: datetime
+    conn: Connection,
+    store_id: str,
+    batch: Batch | EventBatch,
+    now: datetime,
+    allocation_timeout: timedelta = DEFAULT_ALLOCATION_TIMEOUT,
 ) -> IngestResult:
     """Apply ``batch`` from ``store_id`` inside the caller's transaction.
 
@@ -178,7 +184,9 @@ def apply_event_batch(
 
     parsed = _validate(conn, store_id, topic, batch, skip, now, result)
 
-    applied = _apply_all_or_one_by_one(conn, store_id, topic, parsed, now, result)
+    applied = _apply_all_or_one_by_one(
+        conn, store_id, topic, parsed, now, result, allocation_timeout
+    )
     result.applied = applied.applied
     result.changed_skus = applied.changed
     result.resync_reason = applied.resync_reason
@@ -299,6 +307,8 @@ def _quarantine(
     result: IngestResult,
 ) -> None:
     log.warning("store %s: quarantined %s", store_id, reason)
+    secret = SECRET_FIELDS.get(str(item.get("type")), ())
+    item = {k: ("<redacted>" if k in secret else v) for k, v in item.items()}
     quarantine.record(
         conn,
         store_id=store_id,
@@ -318,30 +328,32 @@ def _apply_all_or_one_by_one(
     parsed: list[_Parsed],
     now: datetime,
     result: IngestResult,
+    timeout: timedelta,
 ) -> _Applied:
     if not parsed:
         return _Applied()
     try:
         with conn.begin_nested():
-            return _apply(conn, store_id, parsed, now)
-    except DBAPIError as exc:
-        if _is_connection_error(exc):
+            return _apply(conn, store_id, parsed, now, timeout)
+    except (DBAPIError, EventRefused) as exc:
+        if isinstance(exc, DBAPIError) and _is_connection_error(exc):
             raise
         log.warning(
             "store %s: bulk apply of %d events refused (%s); applying one by one",
             store_id,
             len(parsed),
-            exc.orig,
+            exc.orig if isinstance(exc, DBAPIError) else exc,
         )
     total = _Applied()
     for one in parsed:
         try:
             with conn.begin_nested():
-                part = _apply(conn, store_id, [one], now)
-        except DBAPIError as exc:
-            if _is_connection_error(exc):
+                part = _apply(conn, store_id, [one], now, timeout)
+        except (DBAPIError, EventRefused) as exc:
+            if isinstance(exc, DBAPIError) and _is_connection_error(exc):
                 raise
-            reason = f"event {one[0]}: database refused it: {exc.orig}"
+            why = f"database refused it: {exc.orig}" if isinstance(exc, DBAPIError) else str(exc)
+            reason = f"event {one[0]}: {why}"
             raw = one[1] if one[1] is not None else one[2].model_dump(mode="json")
             _quarantine(conn, store_id, topic, one[0], reason, raw, now, result)
             continue
@@ -357,15 +369,23 @@ def _is_connection_error(exc: DBAPIError) -> bool:
     return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
-def _apply(conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime) -> _Applied:
+def _apply(
+    conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime, timeout: timedelta
+) -> _Applied:
     # The stored payload is the validated event re-serialised by pydantic (canonical, and
-    # twice as fast as json.dumps of the raw item).
+    # twice as fast as json.dumps of the raw item), without the secrets meant for customers.
     executemany(
         conn,
         _E,
         _E_COLUMNS,
         [
-            (store_id, seq, event.type, bind_datetime(conn, event.at), event.model_dump_json())
+            (
+                store_id,
+                seq,
+                event.type,
+                bind_datetime(conn, event.at),
+                event.model_dump_json(exclude=SECRET_FIELDS.get(event.type)),
+            )
             for seq, _item, event in parsed
         ],
     )
@@ -378,6 +398,10 @@ def _apply(conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime
             continue
         for d in event.deltas:
             sums[d.sku] = sums.get(d.sku, 0) + d.delta
+        if event.type in lifecycle.HANDLED:
+            # Orders route on the hub's stock view: bring it up to this event first.
+            _add_deltas(conn, store_id, sums, now, out.changed)
+            lifecycle.apply(conn, store_id, seq, event, now, timeout)
         if isinstance(event, StockDigest):
             _add_deltas(conn, store_id, sums, now, out.changed)
             mismatch = _check_digest(conn, store_id, seq, event)

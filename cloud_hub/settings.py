@@ -6,6 +6,7 @@ development the hub refuses to start with it (or with an empty token).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -41,6 +42,19 @@ class HubSettings(BaseSettings):
     command_batch_size: int = Field(default=200, ge=1, le=5000)
     max_inflight_commands: int = Field(default=2000, ge=1)
 
+    # -- online orders ---------------------------------------------------------------------------
+    #: Tokens of the sales channels that place orders, "name:token,...", e.g. "web:...,app:...".
+    #: A channel sees only the orders it placed.
+    channel_tokens: SecretStr = SecretStr("")
+    #: A store that has not accepted or rejected an allocation by then loses it (re-routed).
+    allocation_timeout_s: float = Field(default=300.0, gt=0)
+    #: How often allocations past their deadline and unsent notifications are looked for.
+    jobs_interval_s: float = Field(default=1.0, gt=0)
+    #: Customer notifications: "log" (JSON lines in ``notifications_file``, for development
+    #: and as an audit trail) or "package.module:Class" of your own ``Notifier``.
+    notifier: str = "log"
+    notifications_file: Path = Path("var/hub/notifications.jsonl")
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> HubSettings:
         token = self.api_token.get_secret_value()
@@ -51,4 +65,19 @@ class HubSettings(BaseSettings):
                 "STORELINK_HUB_API_TOKEN is the development default; set a real token "
                 "before running with STORELINK_HUB_ENVIRONMENT=production"
             )
+        for name, channel_token in self.channels().items():
+            if len(channel_token) < 16:
+                raise ValueError(f"channel {name!r}: its token must be at least 16 characters")
         return self
+
+    def channels(self) -> dict[str, str]:
+        """Channel name -> token, from ``channel_tokens``."""
+        out: dict[str, str] = {}
+        for part in filter(
+            None, (p.strip() for p in self.channel_tokens.get_secret_value().split(","))
+        ):
+            name, sep, channel_token = part.partition(":")
+            if not sep or not name or not channel_token:
+                raise ValueError(f"STORELINK_HUB_CHANNEL_TOKENS: {name!r} is not name:token")
+            out[name] = channel_token
+        return out

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -69,3 +70,38 @@ def require_hq(
 
 
 HQUser = Annotated[str, Depends(require_hq)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: HQ (sees everything) or a sales channel (sees its own orders)."""
+
+    kind: Literal["hq", "channel"]
+    name: str
+
+    @property
+    def channel(self) -> str | None:
+        """The channel whose orders this caller may see; None for HQ (all of them)."""
+        return self.name if self.kind == "channel" else None
+
+
+def require_channel_or_hq(
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The HQ token, or one of ``STORELINK_HUB_CHANNEL_TOKENS``; 401 otherwise."""
+    if credentials is not None:
+        given = credentials.credentials.encode()
+        if secrets.compare_digest(given, service.settings.api_token.get_secret_value().encode()):
+            return Principal("hq", "hq")
+        for name, channel_token in service.settings.channels().items():
+            if secrets.compare_digest(given, channel_token.encode()):
+                return Principal("channel", name)
+    raise HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="send an HQ or sales-channel token as 'Authorization: Bearer <token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+ChannelOrHQ = Annotated[Principal, Depends(require_channel_or_hq)]

@@ -5,22 +5,52 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from cloud_hub import commands, fleet, stock
 from cloud_hub.api.deps import Now, ReadConn, ServiceDep, WriteConn, require_hq
+from cloud_hub.db import table, upsert
+from cloud_hub.orders.tables import MethodSafetyStock, StoreProfile
 from cloud_hub.schemas import CommandsEnqueued, StoreStatus, StoreStockView
 from storelink_contract.commands import ResyncRequest, SafetyStockLevel, SafetyStockSet
+from storelink_contract.common import Sku
+from storelink_contract.orders import FULFILMENT_METHODS, FulfilmentMethod
 from storelink_contract.topics import STORE_ID_PATTERN
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], dependencies=[Depends(require_hq)])
 
 StoreIdPath = Annotated[str, Path(pattern=STORE_ID_PATTERN)]
+_SP = table(StoreProfile)
+_MSS = table(MethodSafetyStock)
 
 
 class SafetyStockBody(BaseModel):
     levels: list[SafetyStockLevel] = Field(min_length=1, max_length=10_000)
+
+
+class ProfileBody(BaseModel):
+    """Where the store is and what it offers, for order routing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=100)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    order_capacity: int = Field(default=100, ge=0, le=100_000)
+    methods: list[FulfilmentMethod] = Field(default_factory=lambda: list(FULFILMENT_METHODS))
+
+
+class MethodLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    method: FulfilmentMethod
+    quantity: int = Field(ge=0, le=1_000_000)
+
+
+class MethodSafetyBody(BaseModel):
+    levels: list[MethodLevel] = Field(min_length=1, max_length=10_000)
 
 
 class ResyncBody(BaseModel):
@@ -65,6 +95,38 @@ def put_safety_stock(
     seqs = commands.enqueue(conn, [store_id], command, now)
     service.fanout.note(store_id, skus)
     return CommandsEnqueued(command_type=command.type, seq_by_store=seqs)
+
+
+@router.put("/{store_id}/profile")
+def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: Now) -> ProfileBody:
+    """Set the store's location, capacity and fulfilment methods (registers a store that has
+    not connected yet, so it can be set up before it opens)."""
+    fleet.ensure_store(conn, store_id, now)
+    stmt = upsert(conn, _SP)
+    values = {**body.model_dump(), "methods": ",".join(body.methods), "updated_at": now}
+    conn.execute(
+        stmt.values(store_id=store_id, **values).on_conflict_do_update(
+            index_elements=["store_id"], set_=values
+        )
+    )
+    return body
+
+
+@router.put("/{store_id}/fulfilment-safety-stock")
+def put_method_safety_stock(
+    store_id: StoreIdPath, body: MethodSafetyBody, conn: WriteConn
+) -> dict[str, int]:
+    """Units held back from one fulfilment method (e.g. keep 2 for walk-in shoppers when
+    routing ship-from-store orders); replaces the store's safety stock for that method."""
+    _known(conn, store_id)
+    stmt = upsert(conn, _MSS)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["store_id", "sku", "method"], set_={"quantity": stmt.excluded.quantity}
+        ),
+        [{"store_id": store_id, **level.model_dump()} for level in body.levels],
+    )
+    return {"levels": len(body.levels)}
 
 
 @router.post("/{store_id}/resync", status_code=status.HTTP_202_ACCEPTED)

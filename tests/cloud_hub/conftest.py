@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from cloud_hub.db import create_schema, make_engine
+from cloud_hub.orders import tables as order_tables
+from tests.cloud_hub.order_helpers import open_hub
+
+assert order_tables.ORDER_TABLES  # registered with the metadata before drop_all() runs
 
 
 @pytest.fixture(
@@ -39,3 +45,10 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def now() -> datetime:
     return datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def hub(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The HQ app on a fresh database (SQLite and PostgreSQL), three stores stocked."""
+    with open_hub(db_url, tmp_path) as client:
+        yield client
