@@ -40,12 +40,13 @@ class Lockout:
 
 
 def locked(conn: sqlite3.Connection, scopes: list[Scope], now: datetime) -> Lockout | None:
-    """The lockout in force for any of ``scopes`` (and count the refused attempt), or None."""
+    """The lockout in force for any of ``scopes``, or None. A read: refusing a flood of
+    guesses during a lockout must cost the store no commits (sales need the write lock)."""
     stamp = iso(now)
     for scope, key in scopes:
         row = conn.execute(
-            "UPDATE attempt_limit SET refused = refused + 1 "
-            "WHERE scope = ? AND key = ? AND locked_until > ? RETURNING locked_until",
+            "SELECT locked_until FROM attempt_limit "
+            "WHERE scope = ? AND key = ? AND locked_until > ?",
             (scope, key, stamp),
         ).fetchone()
         if row is not None:
@@ -95,15 +96,19 @@ class LimitState:
     key: str
     failures: int
     locked_until: datetime | None
-    refused: int
+    refused: int = 0
+    """Attempts refused during lockouts since the agent started (counted in memory)."""
 
 
-def states(conn: sqlite3.Connection) -> list[LimitState]:
+def states(conn: sqlite3.Connection, refused: dict[Scope, int] | None = None) -> list[LimitState]:
     """Every scope with recent failures or a lockout, for the staff page."""
+    counts = refused or {}
     return [
-        LimitState(scope, key, int(failures), parse(until) if until else None, int(refused))
-        for scope, key, failures, until, refused in conn.execute(
-            "SELECT scope, key, failures, locked_until, refused FROM attempt_limit "
+        LimitState(
+            scope, key, int(failures), parse(until) if until else None, counts.get((scope, key), 0)
+        )
+        for scope, key, failures, until in conn.execute(
+            "SELECT scope, key, failures, locked_until FROM attempt_limit "
             "ORDER BY locked_until IS NULL, locked_until DESC, scope, key"
         )
     ]

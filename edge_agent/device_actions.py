@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: A count uses items heard in the last this-many seconds, from readers connected that long.
 COUNT_WINDOW_S = 10.0
+#: The QR that just opened a door, seen again within this long, is the same pickup.
+PICKUP_REPEAT_S = 30.0
 
 
 class CountNotPossible(StoreError):
@@ -83,6 +85,7 @@ class DeviceActions:
         self.presence = RfidPresence(zones_of(configs))
         self._presence_lock = threading.Lock()
         self._last_code: dict[str, tuple[str, float]] = {}
+        self._last_pickup: dict[str, tuple[str, float]] = {}
 
     def __call__(self, slot: DeviceSlot, events: list[Any]) -> None:
         config = slot.config
@@ -214,14 +217,24 @@ class DeviceActions:
             )
 
     def _pickup_qr(self, slot: DeviceSlot, device_id: str, text: str) -> None:
-        """A QR shown at a locker: the answer waits on the device for the locker screen."""
+        """A QR shown at a locker: the answer waits on the device for the locker screen.
+
+        A customer holds the phone up for a few seconds, longer than the camera's debounce:
+        the same QR again soon after it opened a door is that same pickup, not a second try of
+        a used code (which would count against the terminal)."""
         assert self.desk is not None
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        now = time.monotonic()
+        last = self._last_pickup.get(device_id)
+        if last is not None and last[0] == fingerprint and now - last[1] < PICKUP_REPEAT_S:
+            return
         try:
             result = self.desk.show_qr(device_id, text)
         except StoreError as exc:
             slot.extra["last_pickup"] = {"opened": False, "message": str(exc)}
             log.info("locker QR at %s refused: %s", device_id, exc)
             return
+        self._last_pickup[device_id] = (fingerprint, now)
         slot.extra["last_pickup"] = {"opened": True, **result.model_dump()}
 
     def _repeated(self, device_id: str, code: str, window_s: float) -> bool:

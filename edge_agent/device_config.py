@@ -91,9 +91,7 @@ class LockerBoardConfig(_Device):
     sensors: Literal["item", "door"] = "item"
     #: Compartments for online orders: the door number printed on the locker (1-16) and its
     #: size. Doors not listed are not used for orders.
-    compartments: dict[Annotated[int, Field(ge=1, le=16)], ParcelSize] = Field(
-        default_factory=dict
-    )
+    compartments: dict[Annotated[int, Field(ge=1, le=16)], ParcelSize] = Field(default_factory=dict)
 
 
 DeviceConfig = Annotated[

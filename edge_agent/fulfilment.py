@@ -171,7 +171,9 @@ def _refusal(
     unknown = sorted(sku for sku in wanted if catalog.find(conn, sku) is None)
     if unknown:
         return f"not in this store's catalog: {', '.join(unknown)}", {}
-    short = reservations.shortfalls(conn, wanted)
+    if command.method == "locker_pickup" and not lockers.any_in_service(conn):
+        return "this store has no locker compartments", {}
+    short = reservations.shortfalls(conn, wanted, command.keep_back)
     if short:
         parts = [f"{sku}: {have} of {wanted[sku]} available" for sku, have in sorted(short.items())]
         return "not enough stock (" + "; ".join(parts) + ")", short

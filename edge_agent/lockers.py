@@ -157,6 +157,14 @@ def release_for(conn: sqlite3.Connection, allocation_id: str, now: datetime) -> 
     )
 
 
+def any_in_service(conn: sqlite3.Connection) -> bool:
+    """Whether this store has lockers for orders at all (full ones count: the shelf helps)."""
+    return (
+        conn.execute("SELECT 1 FROM compartment WHERE in_service = 1 LIMIT 1").fetchone()
+        is not None
+    )
+
+
 def get(conn: sqlite3.Connection, cid: str) -> Compartment | None:
     row = conn.execute(f"{_SELECT} WHERE compartment_id = ?", (cid,)).fetchone()
     return _compartment(row) if row else None

@@ -179,7 +179,6 @@ MIGRATIONS: tuple[str, ...] = (
         failures INTEGER NOT NULL,
         window_start TEXT NOT NULL,
         locked_until TEXT,
-        refused INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (scope, key)
     );
     CREATE TABLE door_audit (

@@ -16,6 +16,7 @@ no transaction: ``doors``), record what the opened door means (one transaction).
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +84,8 @@ class LockerDesk:
         self._policy = policy
         self._opener = opener
         self._clock = clock
+        #: Attempts refused during a lockout, per scope (for the staff page; not worth a commit).
+        self.refused: Counter[attempts.Scope] = Counter()
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class LockerDesk:
     def hand_over(self, device_id: str, code: str | None, qr: str | None) -> fulfilment.StoreOrder:
         """Staff at the counter check the customer's code or QR and hand the parcel over."""
         now = self._clock()
+        self._refuse_if_locked(device_id, None, now)
         with self._db.write() as conn:
             found = _lookup(conn, self._policy, code, qr)
             refusal = self._check(conn, device_id, None, found, now, counter=True)
@@ -141,6 +145,7 @@ class LockerDesk:
         lookup: Callable[[sqlite3.Connection], credentials.Credential | None],
     ) -> DoorResult:
         now = self._clock()
+        self._refuse_if_locked(device_id, order_id, now)
         with self._db.write() as conn:
             found = lookup(conn)
             refusal = self._check(conn, device_id, order_id, found, now)
@@ -152,6 +157,13 @@ class LockerDesk:
         assert target is not None
         return self._open(target, device_id)
 
+    def _refuse_if_locked(self, device_id: str, order_id: str | None, now: datetime) -> None:
+        """Refuse at once, without a write, while a lockout is in force."""
+        lockout = attempts.locked(self._db.read(), _scopes(device_id, order_id), now)
+        if lockout is not None:
+            self.refused[(lockout.scope, lockout.key)] += 1
+            raise LockedOut(lockout, now)
+
     def _check(
         self,
         conn: sqlite3.Connection,
@@ -162,10 +174,8 @@ class LockerDesk:
         *,
         counter: bool = False,
     ) -> StoreError | None:
-        scopes: list[attempts.Scope] = [("device", device_id)]
-        if order_id:
-            scopes.append(("order", order_id))
-        lockout = attempts.locked(conn, scopes, now)
+        scopes = _scopes(device_id, order_id)
+        lockout = attempts.locked(conn, scopes, now)  # again: another request may have just locked
         if lockout is not None:
             return LockedOut(lockout, now)
         problem = _problem(conn, found, order_id, now, counter=counter)
@@ -233,6 +243,13 @@ class LockerDesk:
                 return f"{c.label} is open: take the parcel out and close the door"
         lockers.note_door(conn, c.compartment_id, open_since=now, alerted=False)
         return f"{c.label} is open for maintenance"
+
+
+def _scopes(device_id: str, order_id: str | None) -> list[attempts.Scope]:
+    scopes: list[attempts.Scope] = [("device", device_id)]
+    if order_id:
+        scopes.append(("order", order_id))
+    return scopes
 
 
 def _lookup(

@@ -19,22 +19,26 @@ from datetime import datetime
 from edge_agent.clock import iso
 
 
-def available(conn: sqlite3.Connection, sku: str) -> int:
-    """Units of ``sku`` this store can still promise (never below zero)."""
+def available(conn: sqlite3.Connection, sku: str, keep_back: int | None = None) -> int:
+    """Units of ``sku`` this store can still promise (never below zero); ``keep_back``
+    replaces the store's safety stock (an online order routed under a method's own level)."""
     row = conn.execute(
-        "SELECT coalesce(s.on_hand, 0) - coalesce(s.reserved, 0) - coalesce(ss.quantity, 0) "
+        "SELECT coalesce(s.on_hand, 0) - coalesce(s.reserved, 0), coalesce(ss.quantity, 0) "
         "FROM (SELECT ? AS sku) k LEFT JOIN stock s ON s.sku = k.sku "
         "LEFT JOIN safety_stock ss ON ss.sku = k.sku",
         (sku,),
     ).fetchone()
-    return max(0, int(row[0]))
+    safety = int(row[1]) if keep_back is None else keep_back
+    return max(0, int(row[0]) - safety)
 
 
-def shortfalls(conn: sqlite3.Connection, wanted: dict[str, int]) -> dict[str, int]:
+def shortfalls(
+    conn: sqlite3.Connection, wanted: dict[str, int], keep_back: dict[str, int] | None = None
+) -> dict[str, int]:
     """For each sku that cannot be promised in full, what can be (empty when all can)."""
     short = {}
     for sku, quantity in wanted.items():
-        have = available(conn, sku)
+        have = available(conn, sku, (keep_back or {}).get(sku))
         if have < quantity:
             short[sku] = have
     return short

@@ -77,6 +77,9 @@ class OrderAllocation(CommandBase):
     lines: tuple[OrderLineItem, ...] = Field(min_length=1, max_length=200)
     customer_name: str = Field(default="", max_length=100)
     respond_by: Timestamp
+    #: Units to keep back per sku for this fulfilment method, as the hub routed the order;
+    #: the store checks its own stock against the same level (its own safety stock when absent).
+    keep_back: dict[Sku, int] = Field(default_factory=dict)
 
 
 class OrderCancel(CommandBase):

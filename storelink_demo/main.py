@@ -126,8 +126,10 @@ class Demo:
         self.hub: ManagedService | None = None
         self.stores: dict[str, ManagedService] = {}
         self.hub_token = secrets.token_urlsafe(24)
+        self.web_token = secrets.token_urlsafe(24)
         self.tokens = {
-            role: secrets.token_urlsafe(24) for role in ("pos", "kiosk", "staff", "manager")
+            role: secrets.token_urlsafe(24)
+            for role in ("pos", "kiosk", "staff", "manager", "locker")
         }
         self._tills: list[threading.Thread] = []
         self._devices: dict[str, StoreDevices] = {}
@@ -144,6 +146,11 @@ class Demo:
             self._devices[store_id] = StoreDevices(self.data_dir / "devices" / store_id)
             self.stores[store_id] = self._start_store(store_id)
         self._seed()
+
+    @property
+    def notifications_file(self) -> Path:
+        """Where the hub's log notifier writes customer messages: the demo customers' inbox."""
+        return self.data_dir / "notifications.jsonl"
 
     def _credentials(self, store_id: str | None) -> tuple[str | None, str | None]:
         if self.broker is None:
@@ -165,6 +172,8 @@ class Demo:
                 "mqtt_protocol": self.protocol,
                 "http_port": str(port),
                 "api_token": self.hub_token,
+                "channel_tokens": f"web:{self.web_token}",
+                "notifications_file": str(self.notifications_file.resolve()),
             },
         )
         log.info("starting the hub")
@@ -236,11 +245,14 @@ class Demo:
             f"  fleet        curl -H 'Authorization: Bearer {self.hub_token}' "
             f"{self.hub.url}/v1/stores",
         ]
+        lines.append(f"  web channel  token: {self.web_token}  (POST {self.hub.url}/v1/orders)")
+        lines.append(f"  customer inbox {self.notifications_file}  (pickup codes arrive here)")
         for store_id, store in self.stores.items():
             lines.append(f"  {store_id:<12} {store.url}/docs      devices: {store.url}/v1/devices")
         lines.append(
             "  simulated devices per store: a receiving scanner (deliveries every few "
-            "seconds), an RFID reader (tagged jackets on the sales floor), a locker board"
+            "seconds), an RFID reader (tagged jackets on the sales floor), a locker bank of "
+            "6 doors (S, S, M, M, L, L) and a pack-station scanner"
         )
         lines.append("  store device tokens (same for every demo store):")
         lines.extend(f"    {role:<8} {token}" for role, token in self.tokens.items())
@@ -299,6 +311,7 @@ class StoreDevices:
         tags = [encode_sgtin96("0614141", "812345", serial) for serial in range(1, 13)]
         self.rfid = ChafonSimulator(tags).start()
         self.locker = LockerBoardSimulator()
+        self.pick_station = ScannerSimulator(link=workdir / "ttyPICK")
         self.devices_file = workdir / "devices.json"
         self.devices_file.write_text(
             json.dumps(
@@ -315,7 +328,26 @@ class StoreDevices:
                         "url": self.rfid.path,
                         "antennas": {"1": "sales_floor"},
                     },
-                    {"kind": "locker_board", "device_id": "locker-bank-a", "url": self.locker.path},
+                    {
+                        "kind": "locker_board",
+                        "device_id": "locker-bank-a",
+                        "url": self.locker.path,
+                        "poll_interval_s": 0.5,
+                        "compartments": {
+                            "1": "S",
+                            "2": "S",
+                            "3": "M",
+                            "4": "M",
+                            "5": "L",
+                            "6": "L",
+                        },
+                    },
+                    {
+                        "kind": "scanner",
+                        "device_id": "pick-1",
+                        "url": self.pick_station.path,
+                        "role": "picking",
+                    },
                 ],
                 indent=2,
             )
@@ -329,6 +361,7 @@ class StoreDevices:
 
     def close(self) -> None:
         self.scanner.close()
+        self.pick_station.close()
         self.rfid.stop()
         self.locker.close()
 

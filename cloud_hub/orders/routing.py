@@ -106,6 +106,7 @@ def route(conn: Connection, order_id: str, now: datetime, timeout: timedelta) ->
         ),
         customer_name=order.customer_name,
         respond_by=respond_by,
+        keep_back=keep_back_levels(conn, best.store_id, list(wanted), str(order.method)),
     )
     commands.enqueue(conn, [best.store_id], command, now)
     _allocated(conn, order_id, best, attempt, allocation_id, respond_by, now)
@@ -230,6 +231,27 @@ def available_to_promise(
         spare = int(quantity) - base.get(key, 0) - committed.get(key, 0)
         out.setdefault(store_id, {})[sku] = max(0, spare)
     return out
+
+
+def keep_back_levels(
+    conn: Connection, store_id: str, skus: list[str], method: str
+) -> dict[str, int]:
+    """The safety stock routing applied per sku at ``store_id`` for ``method``: the method's
+    own level where HQ set one, else the store's (sent with the allocation, so the store
+    checks its stock against the same rule)."""
+    levels = {
+        sku: int(q)
+        for sku, q in conn.execute(
+            select(_SS.c.sku, _SS.c.quantity).where(_SS.c.store_id == store_id, _SS.c.sku.in_(skus))
+        )
+    }
+    for sku, q in conn.execute(
+        select(_MSS.c.sku, _MSS.c.quantity).where(
+            _MSS.c.store_id == store_id, _MSS.c.sku.in_(skus), _MSS.c.method == method
+        )
+    ):
+        levels[sku] = int(q)
+    return levels
 
 
 def _wanted(conn: Connection, order_id: str) -> dict[str, int]:

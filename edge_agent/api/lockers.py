@@ -128,7 +128,8 @@ def door_audit(caller: StaffCaller) -> list[doors.AuditEntry]:
 @router.get("/lockers/limits")
 def limits(caller: StaffCaller) -> list[attempts.LimitState]:
     """Terminals and orders with recent wrong codes or a lockout."""
-    return attempts.states(caller.agent.db.read())
+    agent = caller.agent
+    return attempts.states(agent.db.read(), agent.locker_desk.refused)
 
 
 @router.post("/lockers/limits/lift", status_code=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,7 @@ mid-transaction and a restart really reopens its database file.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,9 @@ HUB_TOKEN = "hq-test-token-0123456789"
 TILL_TOKEN = "till-test-token-0123456789"
 KIOSK_TOKEN = "kiosk-test-token-0123456789"
 STAFF_TOKEN = "staff-test-token-0123456789"
+MANAGER_TOKEN = "manager-test-token-0123456789"
+LOCKER_TOKEN = "locker-test-token-0123456789"
+WEB_TOKEN = "web-channel-test-token-0123"
 
 T = TypeVar("T")
 
@@ -87,6 +91,9 @@ class Chain:
             api_token=HUB_TOKEN,
             fanout_interval_s="0.2",
             ack_timeout_s="3",
+            channel_tokens=f"web:{WEB_TOKEN}",
+            jobs_interval_s="0.2",
+            notifications_file=str(self.notifications_file),
             **settings,
         )
         hub = Service(
@@ -103,7 +110,16 @@ class Chain:
 
     def start_store(self, store_id: str, **settings: str) -> Service:
         user, password = self.broker.credentials(store_id)
-        tokens = f"till-1:pos:{TILL_TOKEN},kiosk-1:kiosk:{KIOSK_TOKEN},staff-1:staff:{STAFF_TOKEN}"
+        tokens = ",".join(
+            f"{device}:{role}:{token}"
+            for device, role, token in (
+                ("till-1", "pos", TILL_TOKEN),
+                ("kiosk-1", "kiosk", KIOSK_TOKEN),
+                ("staff-1", "staff", STAFF_TOKEN),
+                ("manager-1", "manager", MANAGER_TOKEN),
+                ("locker-1", "locker", LOCKER_TOKEN),
+            )
+        )
         env = _env(
             "STORELINK_AGENT_",
             store_id=store_id,
@@ -129,6 +145,17 @@ class Chain:
         self.stores[store_id] = store
         self.services.append(store)
         return store.start()
+
+    @property
+    def notifications_file(self) -> Path:
+        """The hub's customer notifications (its log notifier): the customer's inbox."""
+        return self.workdir / "notifications.jsonl"
+
+    def notifications(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        if not self.notifications_file.exists():
+            return []
+        sent = [json.loads(line) for line in self.notifications_file.read_text().splitlines()]
+        return [n for n in sent if order_id is None or n["order_id"] == order_id]
 
     def stop(self) -> None:
         for service in reversed(self.services):
