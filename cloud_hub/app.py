@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from cloud_hub.api import alerts, catalog, health, orders, quarantine, stock, stores
@@ -41,6 +42,17 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
     )
     for module in (health, stores, stock, catalog, quarantine, orders, alerts):
         app.include_router(module.router)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:
+        # A deadlock or a lost connection: nothing was committed, and a retry is safe (every
+        # write is idempotent on its client's id).
+        log.warning("database refused a request: %s", exc.orig)
+        return JSONResponse(
+            {"detail": "the database is busy; retry the request", "error": "DatabaseBusy"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(HubError)
     async def hub_error(_request: Request, exc: HubError) -> JSONResponse:

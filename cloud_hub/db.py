@@ -263,6 +263,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 def create_schema(engine: Engine) -> None:
     """Create missing tables (the hub's tables only)."""
     from cloud_hub.orders.tables import ORDER_TABLES  # they import this module
+    from cloud_hub.returns.tables import RETURN_TABLES
 
     models: tuple[type[SQLModel], ...] = (
         Store,
@@ -274,6 +275,7 @@ def create_schema(engine: Engine) -> None:
         CommandOutbox,
         Quarantine,
         *ORDER_TABLES,
+        *RETURN_TABLES,
     )
     tables = [table(m) for m in models]
     SQLModel.metadata.create_all(engine, tables=tables)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from cloud_hub import commands, fanout, fleet, quarantine, recovery, reseed
-from cloud_hub.ingest import DEFAULT_ALLOCATION_TIMEOUT, IngestResult, apply_event_batch
+from cloud_hub import commands, fanout, fleet, quarantine, recovery, reseed, rpc
+from cloud_hub.ingest import IngestResult, apply_event_batch
+from cloud_hub.orders.rules import OrderRules
 from storelink_contract.commands import ResyncRequest
 from storelink_contract.envelope import (
     Batch,
@@ -31,6 +32,7 @@ from storelink_contract.envelope import (
 )
 from storelink_contract.events import EventBatch
 from storelink_contract.order_events import SECRET_FIELDS
+from storelink_contract.rpc import RPC_REQUEST, RpcResponse
 from storelink_contract.session import CONTROL, STORE_STATE, Ack
 from storelink_contract.topics import parse_store_topic
 
@@ -55,6 +57,8 @@ class Reaction:
     ingest: IngestResult | None = None
     #: The database was unreachable: handle the same message again after a pause.
     retry: bool = False
+    #: Publish this on the store's down/rpc.
+    rpc_response: RpcResponse | None = None
 
 
 class Inbound:
@@ -64,11 +68,11 @@ class Inbound:
         self,
         engine: Engine,
         fan_out: fanout.FanOut,
-        allocation_timeout: timedelta = DEFAULT_ALLOCATION_TIMEOUT,
+        rules: OrderRules | None = None,
     ) -> None:
         self._engine = engine
         self._fanout = fan_out
-        self._allocation_timeout = allocation_timeout
+        self._rules = rules or OrderRules()
 
     def handle(self, topic: str, payload: bytes, now: datetime) -> Reaction:
         parsed = parse_store_topic(topic)
@@ -82,6 +86,8 @@ class Inbound:
                 return self._acks(store_id, topic, payload, now)
             if parsed.channel == "state":
                 return self._state(store_id, topic, payload, now)
+            if parsed.channel == "rpc":
+                return self._rpc(store_id, topic, payload, now)
         except (OperationalError, InterfaceError) as exc:
             # The database is unreachable: no fault of the message. Quarantining it would lose
             # births and deaths (never resent) and fill the quarantine with resends; the link
@@ -114,7 +120,7 @@ class Inbound:
             return self._quarantine(store_id, topic, payload, reason, now)
         newly_flagged = False
         with self._engine.begin() as conn:
-            result = apply_event_batch(conn, store_id, batch, now, self._allocation_timeout)
+            result = apply_event_batch(conn, store_id, batch, now, self._rules)
             if result.conflict is not None:
                 newly_flagged = fleet.flag_stream_conflict(
                     conn, store_id, result.conflict, result.conflict_epoch
@@ -184,6 +190,17 @@ class Inbound:
             log.info("store %s: death (bdseq %d)", store_id, state.bdseq)
             return Reaction(store_id=store_id, went_offline=True)
         return Reaction(store_id=store_id)
+
+    def _rpc(self, store_id: str, topic: str, payload: bytes, now: datetime) -> Reaction:
+        try:
+            request = RPC_REQUEST.validate_json(payload)
+        except ValidationError as exc:
+            reason = f"bad rpc request: {describe_validation_error(exc)}"
+            return self._quarantine(store_id, topic, payload, reason, now)
+        with self._engine.begin() as conn:
+            fleet.touch(conn, store_id, now)
+        response = rpc.answer(self._engine, store_id, request, now, self._rules)
+        return Reaction(store_id=store_id, rpc_response=response)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import get_args
 
 from pydantic import TypeAdapter, ValidationError
@@ -39,16 +39,20 @@ from cloud_hub import fleet, quarantine
 from cloud_hub.db import Store, StoreEvent, StoreStock, bind_datetime, executemany, table, upsert
 from cloud_hub.errors import EventRefused
 from cloud_hub.orders import lifecycle
+from cloud_hub.orders.rules import OrderRules
+from cloud_hub.returns import authority, index
 from storelink_contract.envelope import Batch, describe_validation_error
 from storelink_contract.events import (
     STORE_EVENT,
     EventBatch,
+    SaleRecorded,
     StockDigest,
     StockSnapshot,
     stock_digest,
 )
 from storelink_contract.events import StoreEvent as WireEvent
 from storelink_contract.order_events import SECRET_FIELDS
+from storelink_contract.returns import ReturnRecorded
 from storelink_contract.topics import store_topic
 
 log = logging.getLogger(__name__)
@@ -69,8 +73,6 @@ _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 KNOWN_EVENT_TYPES = frozenset(
     str(cls.model_fields["type"].default) for cls in get_args(get_args(WireEvent)[0])
 )
-#: A store that does not answer an allocation by then loses it (``HubSettings`` sets it).
-DEFAULT_ALLOCATION_TIMEOUT = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,7 @@ def apply_event_batch(
     store_id: str,
     batch: Batch | EventBatch,
     now: datetime,
-    allocation_timeout: timedelta = DEFAULT_ALLOCATION_TIMEOUT,
+    rules: OrderRules | None = None,
 ) -> IngestResult:
     """Apply ``batch`` from ``store_id`` inside the caller's transaction.
 
@@ -185,7 +187,7 @@ def apply_event_batch(
     parsed = _validate(conn, store_id, topic, batch, skip, now, result)
 
     applied = _apply_all_or_one_by_one(
-        conn, store_id, topic, parsed, now, result, allocation_timeout
+        conn, store_id, topic, parsed, now, result, rules or OrderRules()
     )
     result.applied = applied.applied
     result.changed_skus = applied.changed
@@ -328,13 +330,13 @@ def _apply_all_or_one_by_one(
     parsed: list[_Parsed],
     now: datetime,
     result: IngestResult,
-    timeout: timedelta,
+    rules: OrderRules,
 ) -> _Applied:
     if not parsed:
         return _Applied()
     try:
         with conn.begin_nested():
-            return _apply(conn, store_id, parsed, now, timeout)
+            return _apply(conn, store_id, parsed, now, rules)
     except (DBAPIError, EventRefused) as exc:
         if isinstance(exc, DBAPIError) and _is_connection_error(exc):
             raise
@@ -348,7 +350,7 @@ def _apply_all_or_one_by_one(
     for one in parsed:
         try:
             with conn.begin_nested():
-                part = _apply(conn, store_id, [one], now, timeout)
+                part = _apply(conn, store_id, [one], now, rules)
         except (DBAPIError, EventRefused) as exc:
             if isinstance(exc, DBAPIError) and _is_connection_error(exc):
                 raise
@@ -370,7 +372,7 @@ def _is_connection_error(exc: DBAPIError) -> bool:
 
 
 def _apply(
-    conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime, timeout: timedelta
+    conn: Connection, store_id: str, parsed: list[_Parsed], now: datetime, rules: OrderRules
 ) -> _Applied:
     # The stored payload is the validated event re-serialised by pydantic (canonical, and
     # twice as fast as json.dumps of the raw item), without the secrets meant for customers.
@@ -401,13 +403,16 @@ def _apply(
         if event.type in lifecycle.HANDLED:
             # Orders route on the hub's stock view: bring it up to this event first.
             _add_deltas(conn, store_id, sums, now, out.changed)
-            lifecycle.apply(conn, store_id, seq, event, now, timeout)
+            lifecycle.apply(conn, store_id, seq, event, now, rules)
+        elif isinstance(event, ReturnRecorded):
+            authority.verify(conn, store_id, event, now)
         if isinstance(event, StockDigest):
             _add_deltas(conn, store_id, sums, now, out.changed)
             mismatch = _check_digest(conn, store_id, seq, event)
             if mismatch is not None:
                 out.resync_reason = mismatch
     _add_deltas(conn, store_id, sums, now, out.changed)
+    index.add_sales(conn, store_id, [e for _s, _i, e in parsed if isinstance(e, SaleRecorded)])
     return out
 
 

@@ -174,6 +174,14 @@ class HubLink:
         store_id = reaction.store_id
         if store_id is None:
             return False
+        if reaction.rpc_response is not None:
+            try:
+                self.session.publish(
+                    store_topic(store_id, "down", "rpc"),
+                    reaction.rpc_response.model_dump_json().encode(),
+                )
+            except BrokerUnavailable as exc:  # the caller times out and answers offline
+                log.debug("hub link: rpc answer to %s lost: %s", store_id, exc)
         if reaction.events_ack is not None:
             self._publish_control(store_id, Ack(stream="events", upto=reaction.events_ack))
         if reaction.events_resend_from is not None:

@@ -3,8 +3,9 @@
 A ``Notification`` row is written in the same transaction as the order change (its unique
 ``(order_id, kind, ref)`` makes a replayed event notify nobody twice). A job hands due rows to
 the ``Notifier`` and marks them sent; a notifier that fails is retried with the row kept, and
-after ``MAX_ATTEMPTS`` HQ gets an alert. A pickup code travels in ``secret`` only until the
-notifier has taken it: then the column is emptied, so the hub keeps no usable code.
+after ``MAX_ATTEMPTS`` HQ gets an alert. A pickup code stays sealed (to the hub's key, as the
+store sent it) in ``secret`` until the moment it is handed to the notifier; then the column is
+emptied, so the hub's database never holds a usable code.
 
 The notifier is pluggable (``STORELINK_HUB_NOTIFIER=package.module:Class``, built with the hub
 settings). The default, ``LogNotifier``, appends each message as a JSON line to
@@ -29,6 +30,7 @@ from cloud_hub.db import table, upsert
 from cloud_hub.orders.tables import Notification, OnlineOrder
 from cloud_hub.settings import HubSettings
 from storelink_contract.orders import PickupSecrets
+from storelink_contract.sealing import SealError, open_sealed
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +106,7 @@ def queue(
     subject: str,
     body: str,
     now: datetime,
-    pickup: PickupSecrets | None = None,
+    sealed: str | None = None,
 ) -> None:
     """Queue a message for the order's customer, once per ``(order_id, kind, ref)``."""
     conn.execute(
@@ -115,15 +117,18 @@ def queue(
             ref=ref[:64],
             subject=subject[:200],
             body=body,
-            secret=pickup.model_dump_json() if pickup else None,
+            secret=sealed,
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["order_id", "kind", "ref"])
     )
 
 
-def deliver(engine: Engine, notifier: Notifier, now: datetime, limit: int = 50) -> int:
-    """Send up to ``limit`` due messages; return how many were sent."""
+def deliver(
+    engine: Engine, notifier: Notifier, now: datetime, seal_key: str, limit: int = 50
+) -> int:
+    """Send up to ``limit`` due messages (pickup secrets opened with ``seal_key``); return how
+    many were sent."""
     with engine.begin() as conn:
         candidates = list(
             conn.execute(
@@ -139,7 +144,11 @@ def deliver(engine: Engine, notifier: Notifier, now: datetime, limit: int = 50) 
         )
     sent = 0
     for notification_id in candidates:
-        note = _claim(engine, notification_id, now)
+        try:
+            note = _claim(engine, notification_id, now, seal_key)
+        except SealError as exc:
+            _unreadable(engine, notification_id, str(exc), now)
+            continue
         if note is None:
             continue  # another hub process took it
         try:
@@ -155,7 +164,9 @@ def deliver(engine: Engine, notifier: Notifier, now: datetime, limit: int = 50) 
     return sent
 
 
-def _claim(engine: Engine, notification_id: int, now: datetime) -> CustomerNotification | None:
+def _claim(
+    engine: Engine, notification_id: int, now: datetime, seal_key: str
+) -> CustomerNotification | None:
     with engine.begin() as conn:
         claimed = conn.execute(
             update(_N)
@@ -183,9 +194,33 @@ def _claim(engine: Engine, notification_id: int, now: datetime) -> CustomerNotif
         to_phone=m["customer_phone"],
         subject=m["subject"],
         body=m["body"],
-        pickup=PickupSecrets.model_validate_json(m["secret"]) if m["secret"] else None,
+        pickup=(
+            PickupSecrets.model_validate_json(open_sealed(seal_key, m["secret"]))
+            if m["secret"]
+            else None
+        ),
         created_at=m["created_at"],
     )
+
+
+def _unreadable(engine: Engine, notification_id: int, error: str, now: datetime) -> None:
+    """A sealed secret the hub's key cannot open (the key was changed): retrying cannot help."""
+    with engine.begin() as conn:
+        order_id = conn.execute(
+            update(_N)
+            .where(_N.c.id == notification_id)
+            .values(secret=None, attempts=MAX_ATTEMPTS, last_error=error, claimed_at=None)
+            .returning(_N.c.order_id)
+        ).scalar_one()
+        alerts.record(
+            conn,
+            ref=f"notification:{notification_id}",
+            kind="notification_failed",
+            message=f"the pickup code of order {order_id} cannot be opened ({error}): "
+            "the store must issue a new code",
+            at=now,
+            subject=order_id,
+        )
 
 
 def _failed(engine: Engine, note: CustomerNotification, error: str, now: datetime) -> None:

@@ -9,7 +9,7 @@ hub processes may run them at once (each step claims its rows first).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, timedelta
+from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -20,6 +20,7 @@ from cloud_hub.fanout import FanOut
 from cloud_hub.inbound import Inbound
 from cloud_hub.link import HubLink
 from cloud_hub.orders import routing
+from cloud_hub.orders.rules import OrderRules
 from cloud_hub.settings import HubSettings
 from storelink_contract.common import utcnow
 
@@ -35,8 +36,8 @@ class HubService:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
         self.fanout = FanOut()
-        self.allocation_timeout = timedelta(seconds=settings.allocation_timeout_s)
-        self.inbound = Inbound(self.engine, self.fanout, self.allocation_timeout)
+        self.order_rules = OrderRules.from_settings(settings)
+        self.inbound = Inbound(self.engine, self.fanout, self.order_rules)
         self.link: HubLink | None = (
             HubLink(settings, self.engine, self.inbound, self.fanout) if with_link else None
         )
@@ -71,11 +72,13 @@ class HubService:
     def sweep_allocations(self) -> list[str]:
         """Re-route orders whose store did not answer in time (a job; callable on demand)."""
         with self.engine.begin() as conn:
-            moved = routing.sweep(conn, utcnow(), self.allocation_timeout)
+            moved = routing.sweep(conn, utcnow(), self.order_rules)
         for order_id in moved:
             log.info("order %s: its store did not answer in time; re-routed", order_id)
         return moved
 
     def send_notifications(self) -> int:
         """Hand due customer notifications to the notifier (a job; callable on demand)."""
-        return notify.deliver(self.engine, self.notifier, utcnow())
+        return notify.deliver(
+            self.engine, self.notifier, utcnow(), self.settings.seal_key.get_secret_value()
+        )

@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Only good for development; ``environment=production`` refuses it.
+from storelink_contract.sealing import public_key
+
+#: Only good for development; ``environment=production`` refuses them.
+DEV_SEAL_KEY = "qO4B-O3e8lVhjJCzMLUY0TFkq1i6wYn-Tsia8_u2FlY="
 DEV_API_TOKEN = "dev-hq-token"  # noqa: S105 - a documented development default, refused in production
 
 
@@ -54,6 +57,9 @@ class HubSettings(BaseSettings):
     #: and as an audit trail) or "package.module:Class" of your own ``Notifier``.
     notifier: str = "log"
     notifications_file: Path = Path("var/hub/notifications.jsonl")
+    #: X25519 private key (base64url) that opens the pickup secrets stores seal to the hub;
+    #: ``python -c "from storelink_contract.sealing import new_private_key as k; print(k())"``.
+    seal_key: SecretStr = SecretStr(DEV_SEAL_KEY)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> HubSettings:
@@ -65,6 +71,15 @@ class HubSettings(BaseSettings):
                 "STORELINK_HUB_API_TOKEN is the development default; set a real token "
                 "before running with STORELINK_HUB_ENVIRONMENT=production"
             )
+        if self.environment != "development":
+            if self.seal_key.get_secret_value() == DEV_SEAL_KEY:
+                raise ValueError("STORELINK_HUB_SEAL_KEY is the development key; make a new one")
+            if self.notifier == "log":
+                raise ValueError(
+                    "STORELINK_HUB_NOTIFIER=log writes pickup codes to a file: plug in a real "
+                    "notifier (package.module:Class) in production"
+                )
+        public_key(self.seal_key.get_secret_value())  # a malformed key fails here, not later
         for name, channel_token in self.channels().items():
             if len(channel_token) < 16:
                 raise ValueError(f"channel {name!r}: its token must be at least 16 characters")

@@ -92,11 +92,15 @@ def find_qr(conn: sqlite3.Connection, key: bytes, qr: str) -> Credential | None:
     return _find(conn, qr_digest(key, qr))
 
 
-def mark_used(conn: sqlite3.Connection, credential_id: int, now: datetime) -> None:
-    conn.execute(
-        "UPDATE credential SET state = 'used', closed_at = ? WHERE id = ? AND state = 'active'",
+def claim(conn: sqlite3.Connection, credential_id: int, now: datetime) -> bool:
+    """Use a single-use credential: False only when another request used it first (one that
+    expired or was revoked meanwhile is still this request's to use up)."""
+    row = conn.execute(
+        "UPDATE credential SET state = 'used', closed_at = ? WHERE id = ? AND state != 'used' "
+        "RETURNING id",
         (iso(now), credential_id),
-    )
+    ).fetchone()
+    return row is not None
 
 
 def use_all(

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from edge_agent import catalog, locker_watch, picking
+from edge_agent import catalog, credentials, locker_watch, picking
 from edge_agent.db import StoreDB
 from edge_agent.device_config import (
     CameraConfig,
@@ -178,6 +178,10 @@ class DeviceActions:
             # A pickup QR is a secret: it is checked, never kept on the device's view.
             if self.desk is not None:
                 self._pickup_qr(slot, config.device_id, str(event.data))
+            return
+        if str(event.data).startswith(f"{credentials.QR_PREFIX}:"):
+            # A pickup QR shown to the wrong device: a secret, so not kept or shown anywhere.
+            slot.extra["last_refusal"] = "a pickup QR code: show it at the locker"
             return
         code: str = event.gtin or event.data
         slot.extra["last_scan"] = code

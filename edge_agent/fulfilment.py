@@ -26,10 +26,11 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from edge_agent import catalog, credentials, ledger, lockers, outbox, reservations
+from edge_agent import alerts, catalog, credentials, ledger, lockers, outbox, reservations
 from edge_agent.clock import iso, parse
 from edge_agent.errors import StoreError
 from edge_agent.policy import FulfilmentPolicy
+from storelink_contract import sealing
 from storelink_contract.commands import OrderAllocation, OrderCancel
 from storelink_contract.common import StockDelta
 from storelink_contract.order_events import (
@@ -121,7 +122,8 @@ def apply_allocation(
     reserved_until = now + policy.pick_deadline
     conn.execute(
         "INSERT INTO online_order (allocation_id, order_id, method, customer_name, status, "
-        "reason, received_at, reserved_until, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "reason, received_at, reserved_until, seal_to, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             command.allocation_id,
             command.order_id,
@@ -131,6 +133,7 @@ def apply_allocation(
             reason,
             iso(now),
             None if reason else iso(reserved_until),
+            command.seal_to,
             iso(now),
         ),
     )
@@ -147,12 +150,16 @@ def apply_allocation(
         outbox.append(conn, OrderRejected(at=now, reason=reason, short=short, **ids))
         return status
     reservations.hold(conn, reservation_owner(command.allocation_id), wanted, reserved_until, now)
-    pickup: PickupSecrets | None = None
+    sealed: str | None = None
     if command.method in COLLECTED_METHODS:
         pickup = credentials.issue_pickup(
             conn, policy.code_key, policy.store_id, command.allocation_id, reserved_until, now
         )
-    outbox.append(conn, OrderAccepted(at=now, reserved_until=reserved_until, pickup=pickup, **ids))
+        # Only the hub can open it: the clear code is in no row of this database.
+        sealed = sealing.seal(command.seal_to, pickup.model_dump_json().encode())
+    outbox.append(
+        conn, OrderAccepted(at=now, reserved_until=reserved_until, sealed_pickup=sealed, **ids)
+    )
     return status
 
 
@@ -257,12 +264,35 @@ def mark_collected(
     via: Literal["locker", "counter"],
     device_id: str,
     now: datetime,
-) -> None:
-    """The customer has the parcel: the units leave on-hand, the reservation is fulfilled."""
-    held = reservations.close(conn, order.owner, "fulfilled", now)
+) -> bool:
+    """The customer has the parcel: the units leave on-hand, the reservation is fulfilled.
+
+    Reads the order's state again first (a door is opened outside any transaction): False,
+    changing nothing, when it was already collected. An order that expired or was released
+    while its door opened is still collected (the parcel is gone), with an alert.
+    """
+    row = conn.execute(
+        "SELECT status FROM online_order WHERE allocation_id = ?", (order.allocation_id,)
+    ).fetchone()
+    status = row[0] if row else None
+    if status in ("collected", "shipped"):
+        return False
+    if status not in OPEN_STATUSES:
+        alerts.raise_alert(
+            conn,
+            "collected_after_close",
+            f"order {order.order_id} was handed over at the {via} after it was {status}",
+            now,
+            subject=order.order_id,
+            severity="critical",
+        )
+    reservations.close(conn, order.owner, "fulfilled", now)
+    units: dict[str, int] = {}
+    for line in order.lines:  # what left the store, whatever the reservation still held
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
     deltas = [
         StockDelta(sku=sku, delta=-quantity, reason="fulfilment")
-        for sku, quantity in sorted(held.items())
+        for sku, quantity in sorted(units.items())
     ]
     ledger.post(conn, deltas, f"order:{order.order_id}", now)
     credentials.use_all(conn, order.allocation_id, PICKUP_KINDS, now)
@@ -278,6 +308,7 @@ def mark_collected(
             device_id=device_id,
         ),
     )
+    return True
 
 
 def expire(conn: sqlite3.Connection, order: StoreOrder, reason: str, now: datetime) -> None:
@@ -305,13 +336,16 @@ def reissue_code(
         conn, policy.code_key, policy.store_id, order.allocation_id, expires, now
     )
     conn.execute("DELETE FROM attempt_limit WHERE scope = 'order' AND key = ?", (order.order_id,))
+    (seal_to,) = conn.execute(
+        "SELECT seal_to FROM online_order WHERE allocation_id = ?", (order.allocation_id,)
+    ).fetchone()
     outbox.append(
         conn,
         PickupCodeReissued(
             at=now,
             order_id=order.order_id,
             allocation_id=order.allocation_id,
-            pickup=pickup,
+            sealed_pickup=sealing.seal(seal_to, pickup.model_dump_json().encode()),
             reason=reason,
         ),
     )
@@ -368,13 +402,16 @@ def active(conn: sqlite3.Connection, order_id: str) -> StoreOrder:
 
 
 def listing(
-    conn: sqlite3.Connection, statuses: tuple[str, ...] = OPEN_STATUSES, limit: int = 200
+    conn: sqlite3.Connection,
+    statuses: tuple[str, ...] = OPEN_STATUSES,
+    limit: int | None = 200,
 ) -> list[StoreOrder]:
+    """Orders in ``statuses``, oldest first (``limit`` None: all of them, for the jobs)."""
     marks = ",".join("?" * len(statuses))
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM online_order WHERE status IN ({marks}) "  # noqa: S608
         "ORDER BY received_at LIMIT ?",
-        (*statuses, limit),
+        (*statuses, -1 if limit is None else limit),
     ).fetchall()
     return [_order(conn, row) for row in rows]
 

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge_agent import fulfilment, outbox, reservations
+from edge_agent import fulfilment, lockers, outbox, reservations
 from edge_agent.db import StoreDB
 from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.order_events import PickupReminderDue
@@ -36,7 +36,7 @@ class JobReport:
 def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
     report = JobReport()
     with db.write() as conn:
-        ready = fulfilment.listing(conn, ("ready",))
+        ready = fulfilment.listing(conn, ("ready",), limit=None)
         for order in ready:
             expires = order.pickup_expires_at
             if expires is None or order.ready_at is None or now >= expires:
@@ -70,8 +70,11 @@ def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
     for order in _overdue(db, now):
         with db.write() as conn:
             current = fulfilment.find(conn, order.allocation_id)
-            if current is None or current.status not in fulfilment.OPEN_STATUSES:
-                continue  # collected or released meanwhile
+            if current is None or not _past_deadline(current, now):
+                continue  # collected, released or made ready meanwhile
+            compartment = lockers.of_allocation(conn, current.allocation_id)
+            if compartment is not None and compartment.unconfirmed:
+                continue  # a door open that nobody confirmed: staff settle it first
             reason = (
                 "not collected within the pickup hold"
                 if current.status == "ready"
@@ -88,9 +91,11 @@ def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
 
 
 def _overdue(db: StoreDB, now: datetime) -> list[fulfilment.StoreOrder]:
-    out = []
-    for order in fulfilment.listing(db.read()):
-        deadline = order.pickup_expires_at if order.status == "ready" else order.reserved_until
-        if deadline is not None and now >= deadline:
-            out.append(order)
-    return out
+    return [o for o in fulfilment.listing(db.read(), limit=None) if _past_deadline(o, now)]
+
+
+def _past_deadline(order: fulfilment.StoreOrder, now: datetime) -> bool:
+    if order.status not in fulfilment.OPEN_STATUSES:
+        return False
+    deadline = order.pickup_expires_at if order.status == "ready" else order.reserved_until
+    return deadline is not None and now >= deadline

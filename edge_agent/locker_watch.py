@@ -9,6 +9,10 @@ here. A door that closes confirms what the open was for:
   item sensor still sees something (alert: parcel left behind);
 - ``emptying``: staff took an expired or cancelled order out.
 
+An unlock the board never confirmed (it went silent after the pulse) is settled by the
+sensors: the door seen open on a board without item sensors, or closed again on an empty
+compartment, is the customer's pickup; closed on the parcel, it is no pickup at all.
+
 A door open for longer than ``door_open_alert``, or open when no command opened it, raises an
 alert once per opening. Most polls change nothing, so the database is written only when a
 sensor reading differs from what is recorded.
@@ -44,7 +48,7 @@ def on_board_status(
         for c in lockers.on_board(conn, board_device):
             if c.in_service and _needs_write(c, status, policy, now):
                 if c.lock in status.doors_open:
-                    _door_open(conn, policy, c, now)
+                    _door_open(conn, policy, c, _has_item(c, status), now)
                 else:
                     _door_closed(conn, policy, c, _has_item(c, status), now)
 
@@ -65,12 +69,23 @@ def _needs_write(
         if c.door_open_since is None:
             return True
         return not c.door_alerted and now - c.door_open_since >= policy.door_open_alert
-    return c.door_open_since is not None or c.state in _OPENED_ON_PURPOSE
+    settles = c.unconfirmed and c.state == "occupied" and status.items_present is not None
+    return c.door_open_since is not None or c.state in _OPENED_ON_PURPOSE or settles
 
 
 def _door_open(
-    conn: sqlite3.Connection, policy: FulfilmentPolicy, c: Compartment, now: datetime
+    conn: sqlite3.Connection,
+    policy: FulfilmentPolicy,
+    c: Compartment,
+    has_item: bool | None,
+    now: datetime,
 ) -> None:
+    if c.unconfirmed and c.state == "occupied" and has_item is None:
+        # The silent board did open it, and without item sensors the open door is all there
+        # is to go by: the customer has it.
+        _settle_pickup(conn, c, now)
+        lockers.set_state(conn, c.compartment_id, "collecting", now, door_open_since=now)
+        return
     if c.door_open_since is None:
         unexpected = c.state not in _OPENED_ON_PURPOSE and not c.unconfirmed
         if unexpected:
@@ -103,6 +118,13 @@ def _door_closed(
     now: datetime,
 ) -> None:
     cid = c.compartment_id
+    if c.state == "occupied" and c.unconfirmed and has_item is not None:
+        if has_item:  # shut on the parcel: that unlock gave nobody anything; a retry may pulse
+            lockers.note_door(conn, cid, open_since=None, alerted=False, unconfirmed=False)
+        else:  # opened (unconfirmed) and emptied: that was the pickup
+            _settle_pickup(conn, c, now)
+            lockers.set_state(conn, cid, "free", now, keep_allocation=False)
+        return
     if c.state == "loading":
         if has_item is False:
             alerts.raise_alert(
@@ -136,3 +158,9 @@ def _door_closed(
         lockers.set_state(conn, cid, "free", now, keep_allocation=False)
         return
     lockers.note_door(conn, cid, open_since=None, alerted=False)
+
+
+def _settle_pickup(conn: sqlite3.Connection, c: Compartment, now: datetime) -> None:
+    order = fulfilment.find(conn, c.allocation_id) if c.allocation_id else None
+    if order is not None and order.status == "ready":
+        fulfilment.mark_collected(conn, order, "locker", f"{c.board_device}-sensors", now)

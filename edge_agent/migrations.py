@@ -133,6 +133,7 @@ MIGRATIONS: tuple[str, ...] = (
         reminded INTEGER NOT NULL DEFAULT 0,
         warned INTEGER NOT NULL DEFAULT 0,
         last_pick_message TEXT NOT NULL DEFAULT '',
+        seal_to TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );
     CREATE INDEX online_order_by_order ON online_order (order_id);

@@ -180,12 +180,44 @@ def pack(
         kind="locker", location_id=compartment.compartment_id, label=compartment.label
     )
     _place(conn, order, location, now)
-    load_code = credentials.issue_load_code(
-        conn, policy.code_key, order.allocation_id, now + policy.load_code_ttl, now
+    return PackResult(
+        order=fulfilment.latest(conn, order_id),
+        location=location,
+        load_code=_load_code(conn, policy, order, now),
+    )
+
+
+def new_load_code(
+    conn: sqlite3.Connection, policy: FulfilmentPolicy, order_id: str, now: datetime
+) -> PackResult:
+    """A fresh load code for a packed order waiting for its compartment (a lost label);
+    the old code stops working."""
+    order = fulfilment.active(conn, order_id)
+    compartment = lockers.of_allocation(conn, order.allocation_id)
+    if (
+        order.status != "packed"
+        or compartment is None
+        or compartment.state
+        not in (
+            "assigned",
+            "loading",
+        )
+    ):
+        raise WrongOrderState(f"order {order_id} is not waiting to be loaded ({order.status})")
+    location = PickupLocation(
+        kind="locker", location_id=compartment.compartment_id, label=compartment.label
     )
     return PackResult(
-        order=fulfilment.latest(conn, order_id), location=location, load_code=load_code
+        order=order, location=location, load_code=_load_code(conn, policy, order, now)
     )
+
+
+def _load_code(
+    conn: sqlite3.Connection, policy: FulfilmentPolicy, order: StoreOrder, now: datetime
+) -> str:
+    # Good for as long as the order may wait to be loaded: until its reservation runs out.
+    until = order.reserved_until or now + policy.pick_deadline
+    return credentials.issue_load_code(conn, policy.code_key, order.allocation_id, until, now)
 
 
 def ship(

@@ -68,6 +68,7 @@ class _Target:
     compartment: Compartment
     purpose: Purpose
     order: fulfilment.StoreOrder | None
+    credential_id: int | None = None
 
 
 class LockerDesk:
@@ -179,8 +180,8 @@ class LockerDesk:
         if lockout is not None:
             return LockedOut(lockout, now)
         problem = _problem(conn, found, order_id, now, counter=counter)
-        if problem is None:
-            return None
+        if problem is None or isinstance(problem, NotHere):
+            return problem  # a good code for an order not ready yet is no guess
         started = attempts.record_failure(conn, self._policy, scopes, now)
         for lock in started:
             alerts.raise_alert(
@@ -230,6 +231,12 @@ class LockerDesk:
                 return f"{c.label} is open: put the parcel in and close the door"
             case "pickup":
                 assert target.order is not None
+                if target.credential_id is not None and not credentials.claim(
+                    conn, target.credential_id, now
+                ):
+                    # Another request with this code (the QR at the camera, a double tap)
+                    # recorded the pickup first: this open is the same pickup, nothing more.
+                    return f"{c.label} is open: please take your order and close the door"
                 if outcome.already_emptied:
                     lockers.set_state(conn, c.compartment_id, "free", now, keep_allocation=False)
                 else:
@@ -308,7 +315,7 @@ def _target(conn: sqlite3.Connection, found: credentials.Credential) -> _Target 
         return NotHere(f"this order is {order.status}")
     if order.location_kind != "locker" or compartment is None or compartment.state != "occupied":
         return NotHere("your order is waiting at the pickup counter: please show this code there")
-    return _Target(compartment, "pickup", order)
+    return _Target(compartment, "pickup", order, found.id)
 
 
 def _trouble(conn: sqlite3.Connection, target: _Target, outcome: DoorOutcome, now: datetime) -> str:

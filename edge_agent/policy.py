@@ -21,7 +21,6 @@ class FulfilmentPolicy:
     pickup_hold: timedelta = timedelta(hours=72)
     reminder_after: timedelta = timedelta(hours=24)
     expiring_before: timedelta = timedelta(hours=12)
-    load_code_ttl: timedelta = timedelta(hours=12)
     door_open_alert: timedelta = timedelta(minutes=2)
     wrong_codes_allowed: int = 5
     wrong_codes_window: timedelta = timedelta(minutes=15)
@@ -36,7 +35,6 @@ class FulfilmentPolicy:
             pickup_hold=timedelta(seconds=settings.pickup_hold_s),
             reminder_after=timedelta(seconds=settings.reminder_after_s),
             expiring_before=timedelta(seconds=settings.expiring_before_s),
-            load_code_ttl=timedelta(seconds=settings.load_code_ttl_s),
             door_open_alert=timedelta(seconds=settings.door_open_alert_s),
             wrong_codes_allowed=settings.wrong_codes_allowed,
             wrong_codes_window=timedelta(seconds=settings.wrong_codes_window_s),

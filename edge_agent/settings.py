@@ -63,8 +63,6 @@ class AgentSettings(BaseSettings):
     reminder_after_s: float = Field(default=24 * 3600, gt=0)
     #: An "expiring soon" warning this long before the hold ends.
     expiring_before_s: float = Field(default=12 * 3600, gt=0)
-    #: A staff load code opens its compartment for this long after packing.
-    load_code_ttl_s: float = Field(default=12 * 3600, gt=0)
     #: A locker door open for longer than this raises an alert.
     door_open_alert_s: float = Field(default=120.0, gt=0)
     #: Wrong codes at one terminal (or for one order) within the window before a lockout.

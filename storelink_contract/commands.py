@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field, StringConstraints, TypeAdapter
 
 from storelink_contract.common import Frozen, Product, Sku, StoreId, Timestamp
 from storelink_contract.orders import AllocationId, FulfilmentMethod, OrderId, OrderLineItem
+from storelink_contract.returns import ReturnPolicy
+from storelink_contract.sealing import PUBLIC_KEY_PATTERN
 
 
 class CommandBase(Frozen):
@@ -80,6 +82,13 @@ class OrderAllocation(CommandBase):
     #: Units to keep back per sku for this fulfilment method, as the hub routed the order;
     #: the store checks its own stock against the same level (its own safety stock when absent).
     keep_back: dict[Sku, int] = Field(default_factory=dict)
+    #: ``ship_to_store``: the store the parcel goes to, where the customer collects it.
+    deliver_to: StoreId | None = None
+    #: The parcel comes from another store (``ship_to_store``): nothing to reserve here until
+    #: it arrives; the customer's pickup code is issued here at once.
+    inbound_from: StoreId | None = None
+    #: The hub's public key: the store seals the customer's pickup code and QR to it.
+    seal_to: Annotated[str, StringConstraints(pattern=PUBLIC_KEY_PATTERN)]
 
 
 class OrderCancel(CommandBase):
@@ -92,8 +101,36 @@ class OrderCancel(CommandBase):
     reason: str = Field(max_length=200)
 
 
+class ReturnPolicySet(CommandBase):
+    """The return policy HQ set (per category, and the offline rule); replaces the last one."""
+
+    type: Literal["return_policy_set"] = "return_policy_set"
+    policy: ReturnPolicy
+
+
+class StoreListing(Frozen):
+    store_id: StoreId
+    name: str = Field(default="", max_length=100)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class StoreDirectory(CommandBase):
+    """Where the other stores are, so a kiosk can list the nearest first (also offline)."""
+
+    type: Literal["store_directory"] = "store_directory"
+    stores: tuple[StoreListing, ...] = Field(min_length=1)
+
+
 HubCommand = Annotated[
-    CatalogUpsert | SafetyStockSet | StockView | ResyncRequest | OrderAllocation | OrderCancel,
+    CatalogUpsert
+    | SafetyStockSet
+    | StockView
+    | ResyncRequest
+    | OrderAllocation
+    | OrderCancel
+    | ReturnPolicySet
+    | StoreDirectory,
     Field(discriminator="type"),
 ]
 HUB_COMMAND: TypeAdapter[HubCommand] = TypeAdapter(HubCommand)

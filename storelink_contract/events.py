@@ -36,6 +36,8 @@ from storelink_contract.order_events import (
     PickupReminderDue,
     StoreAlert,
 )
+from storelink_contract.payments import Tender
+from storelink_contract.returns import ReturnRecorded
 
 
 class SaleLine(Frozen):
@@ -45,13 +47,18 @@ class SaleLine(Frozen):
 
 
 class SaleRecorded(EventBase):
-    """A POS sale; ``deltas`` hold the negative quantities."""
+    """A POS sale; ``deltas`` hold the negative quantities. ``receipt_code`` is printed on the
+    receipt as a barcode; with the tenders and the loyalty id it puts the sale in the hub's
+    purchase index, so any store can take it back."""
 
     type: Literal["sale_recorded"] = "sale_recorded"
     sale_id: ExternalId
     terminal_id: ExternalId
     lines: tuple[SaleLine, ...] = Field(min_length=1)
     total_cents: Cents
+    receipt_code: str | None = Field(default=None, max_length=100)
+    loyalty_id: str | None = Field(default=None, max_length=64)
+    tenders: tuple[Tender, ...] = ()
 
 
 class StockReceived(EventBase):
@@ -100,7 +107,8 @@ StoreEvent = Annotated[
     | PickupReminderDue
     | PickupCodeReissued
     | LockerDoorOpened
-    | StoreAlert,
+    | StoreAlert
+    | ReturnRecorded,
     Field(discriminator="type"),
 ]
 STORE_EVENT: TypeAdapter[StoreEvent] = TypeAdapter(StoreEvent)

@@ -12,9 +12,9 @@ reserved, and ``deltas`` is empty.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from storelink_contract.common import EventBase, ExternalId, Sku, Timestamp
 from storelink_contract.orders import (
@@ -22,8 +22,10 @@ from storelink_contract.orders import (
     OrderId,
     ParcelSize,
     PickupLocation,
-    PickupSecrets,
 )
+
+#: base64url of a sealed box (``storelink_contract.sealing``).
+SealedBox = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+={0,2}$", max_length=2000)]
 
 
 class _OrderEvent(EventBase):
@@ -32,13 +34,13 @@ class _OrderEvent(EventBase):
 
 
 class OrderAccepted(_OrderEvent):
-    """Stock reserved until ``reserved_until``; ``pickup`` is the customer's code and QR (none
-    for ship-from-store). Issued now, so a customer can collect even if the store is offline
-    when the parcel goes into the locker."""
+    """Stock reserved until ``reserved_until``; ``sealed_pickup`` is the customer's code and QR
+    (``PickupSecrets`` as JSON, sealed to the hub's key; none for shipments). Issued now, so a
+    customer can collect even if the store is offline when the parcel goes into the locker."""
 
     type: Literal["order_accepted"] = "order_accepted"
     reserved_until: Timestamp
-    pickup: PickupSecrets | None = None
+    sealed_pickup: SealedBox | None = None
 
 
 class OrderRejected(_OrderEvent):
@@ -103,7 +105,7 @@ class PickupCodeReissued(_OrderEvent):
     """Staff issued a new code and QR (lost code, lockout); the old ones no longer open."""
 
     type: Literal["pickup_code_reissued"] = "pickup_code_reissued"
-    pickup: PickupSecrets
+    sealed_pickup: SealedBox
     reason: str = Field(max_length=300)
 
 
@@ -143,8 +145,8 @@ ORDER_EVENTS = (
     StoreAlert,
 )
 
-#: Fields a receiver must not persist (it passes them on to the customer and drops them).
+#: Fields a receiver does not keep with the event: sealed, but only the notifier needs them.
 SECRET_FIELDS: dict[str, set[str]] = {
-    "order_accepted": {"pickup"},
-    "pickup_code_reissued": {"pickup"},
+    "order_accepted": {"sealed_pickup"},
+    "pickup_code_reissued": {"sealed_pickup"},
 }

@@ -6,8 +6,9 @@ happens to it on the shop floor (reservation, picking, locker, handover), so the
 only what the other side needs to act on.
 
 ``PickupSecrets`` is the one secret that crosses the wire: the store issues the customer's
-pickup code and QR token, keeps only keyed hashes of them, and sends the plain values once to
-the hub for the customer. Receivers must never persist them (``SECRET_FIELDS``).
+pickup code and QR token, keeps only keyed hashes of them, and sends them to the hub for the
+customer sealed to the hub's public key (``sealing``), so no database on the way holds them
+in the clear.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from storelink_contract.common import Frozen, Quantity, Sku
 OrderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 AllocationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
-FulfilmentMethod = Literal["store_pickup", "locker_pickup", "curbside", "ship_from_store"]
+#: ``ship_to_store``: picked at one store and sent to the customer's store (``store_id`` of the
+#: order) for collection there: the endless aisle of a kiosk.
+FulfilmentMethod = Literal[
+    "store_pickup", "locker_pickup", "curbside", "ship_from_store", "ship_to_store"
+]
 FULFILMENT_METHODS: tuple[FulfilmentMethod, ...] = (
     "store_pickup",
     "locker_pickup",
     "curbside",
     "ship_from_store",
+    "ship_to_store",
 )
 #: Methods where the customer collects in person with a code (all but shipping).
 COLLECTED_METHODS = frozenset({"store_pickup", "locker_pickup", "curbside"})

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from cloud_hub import notify
 from cloud_hub.api.deps import ChannelOrHQ, Now, ReadConn, ServiceDep, WriteConn, require_hq
 from cloud_hub.orders import intake, lifecycle, routing, views
-from cloud_hub.orders.intake import OrderRequest
 from cloud_hub.orders.views import OrderOut, OrderSummary
+from storelink_contract.order_requests import OrderRequest
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -42,7 +42,7 @@ def place_order(
     """Place an online order; it is routed to a store at once (or reported unfulfillable)."""
     order_id, created = intake.place(conn, caller.name, body, now)
     if created:
-        routing.route(conn, order_id, now, service.allocation_timeout)
+        routing.route(conn, order_id, now, service.order_rules)
     else:
         response.status_code = status.HTTP_200_OK
     return views.order(conn, order_id)

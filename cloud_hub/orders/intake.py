@@ -10,13 +10,9 @@ and the last four digits.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 from datetime import datetime
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +22,7 @@ from cloud_hub.db import Product, table
 from cloud_hub.errors import Conflict, Invalid
 from cloud_hub.orders import timeline
 from cloud_hub.orders.tables import OnlineOrder, OrderLine, OrderTender
-from storelink_contract.common import Cents, ExternalId, Quantity, Sku, StoreId
-from storelink_contract.orders import FulfilmentMethod
+from storelink_contract.order_requests import OrderRequest
 
 _O = table(OnlineOrder)
 _L = table(OrderLine)
@@ -36,82 +31,6 @@ _P = table(Product)
 
 #: Crockford's base32 without I, L, O, U: order numbers customers read out and type.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_DIGIT_RUN = re.compile(r"\d{13,19}")
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GeoPoint(_In):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class Customer(_In):
-    name: str = Field(min_length=1, max_length=100)
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,24}$")
-    loyalty_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    location: GeoPoint | None = Field(
-        default=None, description="Where the customer is, for choosing the nearest store"
-    )
-
-
-class Tender(_In):
-    """One payment. Cards: a processor token or a keyed hash, plus the last four digits."""
-
-    kind: Literal["card", "gift_card", "store_credit", "paypal"]
-    amount_cents: Annotated[int, Field(gt=0, le=10**11)]
-    processor_token: (
-        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_:.-]{8,128}$")] | None
-    ) = None
-    card_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = Field(
-        default=None, description="HMAC-SHA256 of the card number under the channel's key"
-    )
-    last4: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] | None = None
-
-    @model_validator(mode="after")
-    def _no_card_numbers(self) -> Tender:
-        if self.processor_token and any(
-            _luhn_ok(run) for run in _DIGIT_RUN.findall(self.processor_token)
-        ):
-            raise ValueError("processor_token looks like a card number: send the processor's token")
-        if self.kind == "card" and (
-            (self.processor_token is None and self.card_hash is None) or self.last4 is None
-        ):
-            raise ValueError("a card tender needs a processor_token or card_hash, and last4")
-        return self
-
-
-class OrderLineIn(_In):
-    sku: Sku
-    quantity: Quantity
-    unit_price_cents: Cents | None = Field(
-        default=None, description="The price charged; the catalog price when omitted"
-    )
-
-
-class OrderRequest(_In):
-    client_order_id: ExternalId = Field(description="The channel's own id; a retry reuses it")
-    method: FulfilmentMethod
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
-    customer: Customer
-    tenders: list[Tender] = Field(min_length=1, max_length=10)
-    store_id: StoreId | None = Field(
-        default=None, description="The store the customer chose; routing picks one if omitted"
-    )
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
-
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, d in enumerate(reversed(digits)):
-        n = int(d) * (2 if i % 2 else 1)
-        total += n - 9 if n > 9 else n
-    return total % 10 == 0
 
 
 def new_order_id() -> str:

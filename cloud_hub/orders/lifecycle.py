@@ -12,7 +12,7 @@ over after the customer cancelled is believed (the parcel is gone) and HQ is ale
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,7 +22,9 @@ from cloud_hub import alerts, notify
 from cloud_hub.db import table
 from cloud_hub.errors import Conflict, EventRefused, NotFound
 from cloud_hub.orders import refunds, routing, timeline
+from cloud_hub.orders.rules import OrderRules
 from cloud_hub.orders.tables import Allocation, OnlineOrder
+from cloud_hub.returns import index
 from storelink_contract.events import StoreEvent
 from storelink_contract.order_events import (
     LockerDoorOpened,
@@ -65,7 +67,7 @@ def apply(
     seq: int,
     event: StoreEvent,
     now: datetime,
-    timeout: timedelta,
+    rules: OrderRules,
 ) -> None:
     """Apply one store event of a type in ``HANDLED``."""
     if isinstance(event, StoreAlert):
@@ -81,7 +83,12 @@ def apply(
         )
         return
     if isinstance(event, LockerDoorOpened):
-        if event.order_id is not None and _order_exists(conn, event.order_id):
+        if event.order_id is not None and not _holds(conn, store_id, event.order_id):
+            raise EventRefused(
+                f"locker_door_opened from {store_id} names order {event.order_id}, which the "
+                "hub never gave it"
+            )
+        if event.order_id is not None:
             timeline.add(
                 conn,
                 event.order_id,
@@ -92,16 +99,18 @@ def apply(
                 f"({event.confirmed_by})",
             )
         return
+    # Locks in one order everywhere (the order row, then its allocation): a cancel or the
+    # timeout sweep running at the same time waits instead of deadlocking (PostgreSQL).
+    order_id: str = getattr(event, "order_id", "")
+    order = conn.execute(select(_O).where(_O.c.order_id == order_id).with_for_update()).first()
     allocation = _allocation(conn, store_id, event)
-    order = conn.execute(
-        select(_O).where(_O.c.order_id == allocation.order_id).with_for_update()
-    ).one()
+    assert order is not None  # the allocation names it
     current = order.allocation_id == allocation.allocation_id
     match event:
         case OrderAccepted():
             _accepted(conn, allocation, order, event, current, now)
         case OrderRejected():
-            _rejected(conn, allocation, order, event, current, now, timeout)
+            _rejected(conn, allocation, order, event, current, now, rules)
         case OrderReleased():
             conn.execute(
                 update(_A)
@@ -147,8 +156,12 @@ def _allocation(conn: Connection, store_id: str, event: Any) -> Any:
     return allocation
 
 
-def _order_exists(conn: Connection, order_id: str) -> bool:
-    return conn.execute(select(_O.c.order_id).where(_O.c.order_id == order_id)).first() is not None
+def _holds(conn: Connection, store_id: str, order_id: str) -> bool:
+    """Whether the hub ever allocated ``order_id`` to ``store_id`` (its events may speak of it)."""
+    row = conn.execute(
+        select(_A.c.allocation_id).where(_A.c.order_id == order_id, _A.c.store_id == store_id)
+    ).first()
+    return row is not None
 
 
 def _decide(conn: Connection, allocation: Any, status: str, reason: str, now: datetime) -> None:
@@ -192,7 +205,7 @@ def _accepted(
     how = (
         "We will let you know when it is ready. To collect it, use the pickup code and "
         "QR code in this message."
-        if event.pickup
+        if event.sealed_pickup
         else "We will let you know when it ships."
     )
     notify.queue(
@@ -203,7 +216,7 @@ def _accepted(
         subject=f"Order {order.order_id} confirmed",
         body=f"Thank you, {order.customer_name}. Your order is being prepared at {store_id}. {how}",
         now=now,
-        pickup=event.pickup,
+        sealed=event.sealed_pickup,
     )
 
 
@@ -214,7 +227,7 @@ def _rejected(
     event: OrderRejected,
     current: bool,
     now: datetime,
-    timeout: timedelta,
+    rules: OrderRules,
 ) -> None:
     store_id = allocation.store_id
     if allocation.status != "pending":
@@ -230,7 +243,7 @@ def _rejected(
     _decide(conn, allocation, "rejected", event.reason, now)
     timeline.add(conn, order.order_id, "rejected", now, store_id=store_id, detail=event.reason)
     if current:
-        routing.route(conn, order.order_id, now, timeout)
+        routing.route(conn, order.order_id, now, rules)
 
 
 def _progress(
@@ -248,6 +261,7 @@ def _progress(
                 store_id=store_id,
                 detail=event.tracking or "handed to the carrier",
             )
+            index.add_order(conn, order_id, store_id, event.at)
             notify.queue(
                 conn,
                 order_id=order_id,
@@ -295,7 +309,10 @@ def _progress(
                 store_id=store_id,
                 detail=f"at the {event.via} ({event.device_id})",
             )
+            index.add_order(conn, order_id, store_id, event.at)
         case OrderExpired():
+            # The allocation is over: a collection reported after this refund is an alert.
+            _decide(conn, allocation, "expired", event.reason, now)
             timeline.advance(conn, order_id, "expired", now, store_id=store_id, detail=event.reason)
             cents = refunds.refund_order(
                 conn,
@@ -344,14 +361,15 @@ def _progress(
                 subject=f"A new pickup code for order {order_id}",
                 body="Here are your new pickup code and QR code; the old ones no longer work.",
                 now=now,
-                pickup=event.pickup,
+                sealed=event.sealed_pickup,
             )
 
 
 def _collected_after_withdrawal(
     conn: Connection, allocation: Any, order: Any, event: OrderCollected, now: datetime
 ) -> None:
-    """The store handed the parcel over before it heard the order was taken back: believe it."""
+    """The store handed the parcel over after the hub took the order back (cancelled) or
+    refunded it (expired): believe the store (the parcel is gone) and alert HQ."""
     store_id = allocation.store_id
     timeline.advance(
         conn,
@@ -359,8 +377,9 @@ def _collected_after_withdrawal(
         "collected",
         now,
         store_id=store_id,
-        detail=f"at the {event.via} ({event.device_id}), after it was withdrawn",
+        detail=f"at the {event.via} ({event.device_id}), after it was {allocation.status}",
     )
+    index.add_order(conn, order.order_id, store_id, event.at)
     alerts.record(
         conn,
         ref=f"order:{order.order_id}:collected-after-withdrawal",
@@ -369,7 +388,7 @@ def _collected_after_withdrawal(
         severity="critical",
         subject=order.order_id,
         message=f"order {order.order_id} was collected at {store_id} after the hub had "
-        f"withdrawn it ({allocation.status}); check for a refund to reverse",
+        f"closed it ({allocation.status}, refunded); the refund may need reversing",
         at=now,
     )
 

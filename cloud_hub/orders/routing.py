@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from cloud_hub import alerts, commands, notify
 from cloud_hub.db import SafetyStock, Store, StoreStock, table
 from cloud_hub.orders import refunds, timeline
+from cloud_hub.orders.rules import OrderRules
 from cloud_hub.orders.tables import (
     Allocation,
     MethodSafetyStock,
@@ -67,7 +68,7 @@ class Candidate:
         return (not self.requested, not self.online, far, -self.spare, self.store_id)
 
 
-def route(conn: Connection, order_id: str, now: datetime, timeout: timedelta) -> str | None:
+def route(conn: Connection, order_id: str, now: datetime, rules: OrderRules) -> str | None:
     """Allocate the order to the best store it has not been offered to; None if none can."""
     order = conn.execute(select(_O).where(_O.c.order_id == order_id).with_for_update()).one()
     wanted = _wanted(conn, order_id)
@@ -79,7 +80,7 @@ def route(conn: Connection, order_id: str, now: datetime, timeout: timedelta) ->
     best = ranked[0]
     attempt = int(order.attempts) + 1
     allocation_id = f"{order_id}-{attempt}"
-    respond_by = now + timeout
+    respond_by = now + rules.allocation_timeout
     conn.execute(
         insert(_A).values(
             allocation_id=allocation_id,
@@ -107,6 +108,7 @@ def route(conn: Connection, order_id: str, now: datetime, timeout: timedelta) ->
         customer_name=order.customer_name,
         respond_by=respond_by,
         keep_back=keep_back_levels(conn, best.store_id, list(wanted), str(order.method)),
+        seal_to=rules.seal_to,
     )
     commands.enqueue(conn, [best.store_id], command, now)
     _allocated(conn, order_id, best, attempt, allocation_id, respond_by, now)
@@ -338,7 +340,7 @@ def withdraw(conn: Connection, allocation: Any, status: str, reason: str, now: d
     )
 
 
-def sweep(conn: Connection, now: datetime, timeout: timedelta, limit: int = 100) -> list[str]:
+def sweep(conn: Connection, now: datetime, rules: OrderRules, limit: int = 100) -> list[str]:
     """Allocations past their deadline lose the order to the next store; returns their orders."""
     stmt = (
         select(_A)
@@ -346,10 +348,14 @@ def sweep(conn: Connection, now: datetime, timeout: timedelta, limit: int = 100)
         .order_by(_A.c.respond_by)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
     moved = []
     for allocation in conn.execute(stmt).all():
+        # The order row first, as everywhere (no deadlock with a cancel or an answer); one
+        # another hub process holds is its to handle.
+        lock = select(_O.c.order_id).where(_O.c.order_id == allocation.order_id)
+        skip = conn.dialect.name == "postgresql"
+        if conn.execute(lock.with_for_update(skip_locked=skip)).first() is None:
+            continue
         claimed = conn.execute(
             update(_A)
             .where(and_(_A.c.allocation_id == allocation.allocation_id, _A.c.status == "pending"))
@@ -362,6 +368,6 @@ def sweep(conn: Connection, now: datetime, timeout: timedelta, limit: int = 100)
         timeline.add(
             conn, allocation.order_id, "timed_out", now, store_id=allocation.store_id, detail=reason
         )
-        route(conn, allocation.order_id, now, timeout)
+        route(conn, allocation.order_id, now, rules)
         moved.append(str(allocation.order_id))
     return moved

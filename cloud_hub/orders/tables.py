@@ -23,7 +23,7 @@ class OnlineOrder(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("channel", "client_order_id"),)
 
     order_id: str = Field(primary_key=True, max_length=40)
-    channel: str = Field(max_length=32)
+    channel: str = Field(max_length=48)
     client_order_id: str = Field(max_length=64)
     request_hash: str = Field(max_length=64)
     status: str = Field(max_length=24, index=True)

@@ -123,6 +123,14 @@ def pack(order_id: OrderPath, body: PackBody, caller: StaffCaller) -> PackResult
         return picking.pack(conn, agent.policy, order_id, body.parcel_size, utcnow())
 
 
+@router.post("/orders/{order_id}/load-code")
+def new_load_code(order_id: OrderPath, caller: StaffCaller) -> PackResult:
+    """A new staff load code for a packed order (the label was lost); the old one stops."""
+    agent = caller.agent
+    with agent.db.write() as conn:
+        return picking.new_load_code(conn, agent.policy, order_id, utcnow())
+
+
 @router.post("/orders/{order_id}/ship")
 def ship(order_id: OrderPath, body: ShipBody, caller: StaffCaller) -> StoreOrder:
     with caller.agent.db.write() as conn:

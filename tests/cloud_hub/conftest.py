@@ -14,9 +14,12 @@ from sqlmodel import SQLModel
 
 from cloud_hub.db import create_schema, make_engine
 from cloud_hub.orders import tables as order_tables
+from cloud_hub.returns import tables as return_tables
 from tests.cloud_hub.order_helpers import open_hub
 
-assert order_tables.ORDER_TABLES  # registered with the metadata before drop_all() runs
+# registered with the metadata before drop_all() runs
+assert order_tables.ORDER_TABLES
+assert return_tables.RETURN_TABLES
 
 
 @pytest.fixture(

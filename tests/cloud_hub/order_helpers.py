@@ -23,6 +23,7 @@ from cloud_hub.db import CommandOutbox, Store, table
 from cloud_hub.inbound import Reaction
 from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
+from storelink_contract.sealing import seal
 from tests.cloud_hub.hub_helpers import payload, received
 
 TOKEN = "hq-token-0123456789"
@@ -80,11 +81,12 @@ class ScriptedStore:
 
     def accept(self, allocation: dict[str, Any], code: str = "12345678") -> Reaction:
         reserved_until = (datetime.now(UTC) + timedelta(hours=48)).isoformat()
-        pickup = None
+        sealed = None
         if allocation["method"] != "ship_from_store":
-            pickup = {"code": code, "qr": f"SLP1:{self.store_id}:{'q' * 20}{code}"}
+            secrets = {"code": code, "qr": f"SLP1:{self.store_id}:{'q' * 20}{code}"}
+            sealed = seal(allocation["seal_to"], json.dumps(secrets).encode())
         return self.answer(
-            "order_accepted", allocation, reserved_until=reserved_until, pickup=pickup
+            "order_accepted", allocation, reserved_until=reserved_until, sealed_pickup=sealed
         )
 
 

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from cloud_hub.app import create_app
 from cloud_hub.service import HubService
-from cloud_hub.settings import DEV_API_TOKEN, HubSettings
+from cloud_hub.settings import DEV_API_TOKEN, DEV_SEAL_KEY, HubSettings
+from storelink_contract.sealing import new_private_key
 from tests.cloud_hub.hub_helpers import payload, received
 
 TOKEN = "test-token-123"
@@ -104,11 +105,15 @@ def test_stock_fleet_and_commands(client: TestClient) -> None:
     assert client.get("/v1/quarantine", headers=AUTH).json() == []
 
 
-def test_production_refuses_the_development_token() -> None:
+def test_production_refuses_the_development_secrets() -> None:
+    real = {"api_token": "s3cret", "seal_key": new_private_key(), "notifier": "acme.sms:Sender"}
     with pytest.raises(ValidationError, match="development default"):
-        HubSettings(environment="production")
-    assert (
-        HubSettings(environment="production", api_token="s3cret").api_token.get_secret_value()
-        == "s3cret"
-    )
+        HubSettings(environment="production", **{**real, "api_token": DEV_API_TOKEN})
+    with pytest.raises(ValidationError, match="development key"):
+        HubSettings(environment="production", **{**real, "seal_key": DEV_SEAL_KEY})
+    with pytest.raises(ValidationError, match="writes pickup codes to a file"):
+        HubSettings(environment="production", **{**real, "notifier": "log"})
+    with pytest.raises(ValidationError, match="X25519"):
+        HubSettings(seal_key="not-a-key")
+    assert HubSettings(environment="production", **real).api_token.get_secret_value() == "s3cret"
     assert HubSettings().api_token.get_secret_value() == DEV_API_TOKEN

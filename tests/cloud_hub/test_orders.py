@@ -276,3 +276,44 @@ def test_routing_respects_capacity_methods_and_method_safety_stock(hub: TestClie
 def _quarantine(hub: TestClient) -> list[Any]:
     with hub_service(hub).engine.connect() as conn:
         return list(conn.execute(select(table(Quarantine))))
+
+
+def test_a_collection_after_the_order_expired_is_believed_and_alerted(hub: TestClient) -> None:
+    order = place(hub)
+    s_a = store(hub, "s-a")
+    allocation = s_a.allocation()
+    s_a.accept(allocation)
+    s_a.answer("order_expired", allocation, reason="not collected within the pickup hold")
+    s_a.answer(
+        "order_collected",
+        allocation,
+        via="locker",
+        device_id="locker-1",
+        deltas=[{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}],
+    )
+    final = hub.get(f"/v1/orders/{order['order_id']}", headers=HQ_AUTH).json()
+    assert final["status"] == "collected"  # the parcel is gone: the store is believed
+    assert sum(r["amount_cents"] for r in final["refunds"]) == 900  # and it was refunded...
+    (alert,) = [a for a in hub.get("/v1/alerts", headers=HQ_AUTH).json()]
+    assert alert["kind"] == "collected_after_cancel"  # ...so HQ is told
+    assert "expired" in alert["message"]
+
+
+def test_a_door_event_naming_another_stores_order_is_quarantined(hub: TestClient) -> None:
+    order = place(hub)
+    intruder = store(hub, "s-b")
+    reaction = intruder.send(
+        {
+            "type": "locker_door_opened",
+            "at": "2026-11-23T12:00:00+00:00",
+            "compartment_id": "bank-b-01",
+            "order_id": order["order_id"],
+            "purpose": "pickup",
+            "actor": "locker-1",
+            "confirmed_by": "reply",
+        }
+    )
+    assert reaction.events_ack == intruder.seq
+    timeline = hub.get(f"/v1/orders/{order['order_id']}", headers=HQ_AUTH).json()["timeline"]
+    assert "door_opened" not in [s["status"] for s in timeline]
+    assert any("never gave it" in q.reason for q in _quarantine(hub))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloud_hub.settings import DEV_SEAL_KEY
 from devices.locker.client import LockerBoard, UnlockResult
 from devices.locker.protocol import BoardStatus
 from devices.locker.simulator import LockerBoardSimulator
@@ -24,13 +25,15 @@ from edge_agent.pickup import LockerDesk
 from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.commands import OrderAllocation, OrderCancel
 from storelink_contract.common import Product
-from storelink_contract.orders import OrderLineItem
+from storelink_contract.orders import OrderLineItem, PickupSecrets
+from storelink_contract.sealing import open_sealed, public_key
 
 NOW = datetime.fromisoformat("2026-11-23T12:00:00+00:00")
 MUG = Product(sku="MUG-1", gtin="4006381333931", name="Stoneware mug", price_cents=450)
 TEE = Product(sku="TEE-2", gtin="0012345678905", name="Organic tee", price_cents=1500)
 CAP = Product(sku="CAP-3", name="Canvas cap", price_cents=900)
 BANK = "bank-a"
+HUB_PUBLIC_KEY = public_key(DEV_SEAL_KEY)
 #: Doors 1-2 small, 3 medium, 4 large.
 LAYOUT = {1: "S", 2: "S", 3: "M", 4: "L"}
 
@@ -87,10 +90,17 @@ class Shop:
             lines=tuple(OrderLineItem(sku=s, quantity=q) for s, q in lines.items()),
             customer_name="Ada L.",
             respond_by=respond_by or self.clock.now + timedelta(minutes=5),
+            seal_to=HUB_PUBLIC_KEY,
         )
         with self.db.write() as conn:
             commands.apply_command(conn, command, self.clock.now, self.policy)
         return command.allocation_id
+
+    def pickup(self, order_id: str) -> PickupSecrets:
+        """The customer's code and QR, as the hub opens them from the store's sealed box."""
+        return open_pickup(
+            next(e for e in self.events("order_accepted") if e["order_id"] == order_id)
+        )
 
     def cancel(self, order_id: str, allocation_id: str | None = None) -> None:
         command = OrderCancel(
@@ -124,6 +134,11 @@ class Shop:
             .fetchone()
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def open_pickup(event: dict[str, Any]) -> PickupSecrets:
+    """Open the sealed pickup secrets of an ``order_accepted`` or ``pickup_code_reissued``."""
+    return PickupSecrets.model_validate_json(open_sealed(DEV_SEAL_KEY, event["sealed_pickup"]))
 
 
 def open_shop(db: StoreDB, **policy: Any) -> Shop:

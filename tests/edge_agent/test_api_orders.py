@@ -23,7 +23,7 @@ from storelink_contract.commands import OrderAllocation
 from storelink_contract.common import utcnow
 from storelink_contract.orders import OrderLineItem
 from tests.edge_agent.conftest import TOKENS, auth
-from tests.edge_agent.fulfilment_helpers import MUG, TEE
+from tests.edge_agent.fulfilment_helpers import HUB_PUBLIC_KEY, MUG, TEE, open_pickup
 
 LOCKER = {"Authorization": "Bearer locker-token-0123456789"}
 
@@ -83,13 +83,14 @@ def allocate(agent: StoreAgent, order_id: str, quantity: int = 1) -> dict[str, A
         lines=(OrderLineItem(sku="MUG-1", quantity=quantity),),
         customer_name="Ada",
         respond_by=now + timedelta(minutes=1),
+        seal_to=HUB_PUBLIC_KEY,
     )
     with agent.db.write() as conn:
         commands.apply_command(conn, command, now, agent.policy)
         payload = conn.execute(
             "SELECT payload FROM outbox WHERE type = 'order_accepted' ORDER BY seq DESC LIMIT 1"
         ).fetchone()[0]
-    return dict(json.loads(payload)["pickup"])
+    return open_pickup(json.loads(payload)).model_dump()
 
 
 def test_pick_pack_and_load_through_the_api(

@@ -30,16 +30,17 @@ def test_an_allocation_reserves_stock_and_issues_pickup_secrets(shop: Shop) -> N
     accepted = shop.events("order_accepted")
     assert len(accepted) == 1
     assert accepted[0]["order_id"] == "W1001"
-    assert len(accepted[0]["pickup"]["code"]) == 8
-    assert accepted[0]["pickup"]["qr"].startswith("SLP1:store-a:")
+    secrets = shop.pickup("W1001")
+    assert len(secrets.code) == 8
+    assert secrets.qr.startswith("SLP1:store-a:")
     assert shop.on_hand("MUG-1") == (5, 2)  # still on the shelf, but promised
     here = lookup(shop.db.read(), "store-a", "MUG-1", shop.clock.now)
     assert here is not None
     assert (here.here.on_hand, here.here.reserved, here.here.available) == (5, 2, 3)
-    # the code itself is nowhere in the database, only its keyed hash
-    code = accepted[0]["pickup"]["code"]
+    # the code and the QR are nowhere in the database: keyed hashes, and a box sealed to the hub
     dump = "\n".join(shop.db.read().iterdump())
-    assert dump.count(code) == 1  # the outbox row only, until the hub acknowledges it
+    assert secrets.code not in dump
+    assert secrets.qr.split(":")[-1] not in dump
 
 
 def test_a_duplicated_allocation_reserves_once(shop: Shop) -> None:
@@ -126,7 +127,7 @@ def test_with_the_lockers_full_a_parcel_goes_to_the_shelf_and_is_ready(shop: Sho
 
 def test_a_shipped_order_takes_its_units_off_on_hand(shop: Shop) -> None:
     shop.allocate("W1010", {"TEE-2": 2}, method="ship_from_store")
-    assert shop.events("order_accepted")[0]["pickup"] is None  # nothing to collect
+    assert shop.events("order_accepted")[0]["sealed_pickup"] is None  # nothing to collect
     with shop.db.write() as conn:
         picking.pick(conn, "W1010", "TEE-2", 2, shop.clock.now)
         picking.pack(conn, shop.policy, "W1010", "M", shop.clock.now)

@@ -26,7 +26,7 @@ def test_showing_the_qr_to_the_locker_camera_opens_the_door_once(
     shop = open_shop(db)
     try:
         shop.allocate("W3001", {"MUG-1": 1})
-        qr = shop.events("order_accepted")[0]["pickup"]["qr"]
+        qr = shop.pickup("W3001").qr
         with shop.db.write() as conn:
             picking.pick(conn, "W3001", "MUG-1", 1, shop.clock.now)
             load_code = picking.pack(conn, shop.policy, "W3001", "M", shop.clock.now).load_code

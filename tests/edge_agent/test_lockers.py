@@ -12,10 +12,12 @@ from datetime import timedelta
 
 import pytest
 
+from devices.locker.client import UnlockResult
 from edge_agent import alerts, fulfilment, fulfilment_jobs, lockers, picking
 from edge_agent.db import StoreDB
-from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
-from tests.edge_agent.fulfilment_helpers import BANK, Shop, open_shop
+from edge_agent.doors import DoorOpener
+from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, LockerDesk, NotHere
+from tests.edge_agent.fulfilment_helpers import BANK, DirectBoards, Shop, open_shop
 
 DOOR_M = 2  # bank-a-03, the medium compartment (lock 2 on the wire)
 
@@ -31,12 +33,12 @@ def shop(db: StoreDB) -> Iterator[Shop]:
 def packed_order(shop: Shop, order_id: str = "W2001") -> tuple[str, str, str]:
     """An order accepted, picked and packed into the medium locker: (code, qr, load code)."""
     shop.allocate(order_id, {"MUG-1": 2})
-    secrets = next(e for e in shop.events("order_accepted") if e["order_id"] == order_id)
+    secrets = shop.pickup(order_id)
     with shop.db.write() as conn:
         picking.pick(conn, order_id, "MUG-1", 2, shop.clock.now)
         packed = picking.pack(conn, shop.policy, order_id, "M", shop.clock.now)
     assert packed.load_code is not None
-    return secrets["pickup"]["code"], secrets["pickup"]["qr"], packed.load_code
+    return secrets.code, secrets.qr, packed.load_code
 
 
 def load(shop: Shop, load_code: str) -> None:
@@ -240,8 +242,10 @@ def test_two_taps_at_once_open_the_door_once(shop: Shop) -> None:
         t.start()
     for t in taps:
         t.join()
-    assert sorted(results) in (["DoorBusy", "pickup"], ["CodeRefused", "pickup"])
+    # The second tap is refused (busy, or the code is used by then) or finds the door open.
+    assert sorted(results) in (["DoorBusy", "pickup"], ["CodeRefused", "pickup"], ["pickup"] * 2)
     assert shop.sim.unlock_count(DOOR_M) == 2
+    assert len(shop.events("order_collected")) == 1  # one pickup, however many taps
 
 
 def test_a_door_left_open_raises_one_alert(shop: Shop) -> None:
@@ -271,7 +275,7 @@ def test_a_door_forced_open_is_an_alert(shop: Shop) -> None:
 
 def test_a_parcel_at_the_shelf_is_handed_over_at_the_counter(shop: Shop) -> None:
     shop.allocate("W2002", {"TEE-2": 1}, method="store_pickup")
-    code = shop.events("order_accepted")[0]["pickup"]["code"]
+    code = shop.pickup("W2002").code
     with shop.db.write() as conn:
         picking.pick(conn, "W2002", "TEE-2", 1, shop.clock.now)
         picking.pack(conn, shop.policy, "W2002", "S", shop.clock.now)
@@ -281,3 +285,40 @@ def test_a_parcel_at_the_shelf_is_handed_over_at_the_counter(shop: Shop) -> None
     assert order.status == "collected"
     assert shop.on_hand("TEE-2") == (2, 0)
     assert shop.events("order_collected")[0]["via"] == "counter"
+
+
+def test_an_unconfirmed_unlock_is_settled_by_the_sensors(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    shop.sim.browns_out_on_unlock = True
+    with pytest.raises(DoorProblem):
+        shop.desk.enter_code("locker-1", code)
+    shop.sim.browns_out_on_unlock = False
+    shop.sim.responsive = True
+    shop.sim.remove_item(DOOR_M)  # the customer took the parcel and shut the door
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "collected"
+    assert shop.on_hand("MUG-1") == (3, 0)
+    assert compartment(shop).state == "free"
+    shop.clock.advance(hours=80)  # and it is never expired and refunded later
+    assert fulfilment_jobs.run(shop.db, shop.policy, shop.clock.now).expired == []
+
+
+def test_an_order_expiring_while_its_door_opens_still_takes_its_units(shop: Shop) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    board = shop.board
+
+    class ExpiresMidOpen(DirectBoards):
+        def open(self, board_device: str, lock: int) -> UnlockResult:
+            late = shop.clock.now + timedelta(hours=73)  # the job runs while the door opens
+            fulfilment_jobs.run(shop.db, shop.policy, late)
+            return super().open(board_device, lock)
+
+    desk = LockerDesk(shop.db, shop.policy, DoorOpener(ExpiresMidOpen({BANK: board})), shop.clock)
+    desk.enter_code("locker-1", code)
+    assert shop.on_hand("MUG-1") == (3, 0)  # the parcel left: its units left on-hand too
+    (collected,) = shop.events("order_collected")
+    assert collected["deltas"] == [{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}]
+    assert "collected_after_close" in [a.kind for a in alerts.recent(shop.db.read())]

@@ -1,0 +1,332 @@
+"""The hub as the authority over what is still returnable, across every channel and store.
+
+Online (``authorize``, called over the store's RPC): the policy is checked, then each line's
+units are taken with ``UPDATE ... SET returned = returned + q WHERE returned + q <= quantity``:
+of two tills returning the last unit at once, exactly one gets a row back. The refund is split
+over the original tenders as they paid. The authorization waits for the store's
+``return_recorded`` to complete it; one never completed within ``AUTHORIZATION_TTL`` lapses and
+gives its units back (the till never finished the return).
+
+Offline or local (``verify``, from the store's event stream): the store already gave the
+money back, so the hub records the return whatever it finds, takes the units if it can, and
+raises an alert when it cannot (returned twice) or when the return was outside policy.
+Idempotent: authorizations by return id, reported returns by (store, return id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from cloud_hub import alerts
+from cloud_hub.db import table, upsert
+from cloud_hub.orders.tables import Refund
+from cloud_hub.returns import lookup, policy
+from cloud_hub.returns.tables import (
+    PurchaseLine,
+    PurchaseReturn,
+    PurchaseTender,
+    ReturnAuthorization,
+)
+from storelink_contract.payments import RefundPart, Tender, split
+from storelink_contract.returns import (
+    Purchase,
+    ReturnAuthorize,
+    ReturnLineAsk,
+    ReturnRecorded,
+    judge,
+)
+from storelink_contract.returns import (
+    ReturnAuthorization as Authorization,
+)
+
+log = logging.getLogger(__name__)
+
+_PL = table(PurchaseLine)
+_PT = table(PurchaseTender)
+_RA = table(ReturnAuthorization)
+_PR = table(PurchaseReturn)
+_R = table(Refund)
+
+AUTHORIZATION_TTL = timedelta(hours=1)
+
+
+class _Taken(Exception):
+    """A line had fewer returnable units than asked (inside a savepoint, rolled back)."""
+
+
+def authorize(
+    conn: Connection, store_id: str, ask: ReturnAuthorize, now: datetime
+) -> Authorization:
+    """Check the policy and take the units, or say why not. A retry returns the same answer."""
+    earlier = conn.execute(
+        select(_RA).where(_RA.c.return_id == ask.return_id, _RA.c.store_id == store_id)
+    ).first()
+    if earlier is not None:
+        return Authorization(
+            authorized=earlier.status != "lapsed",
+            reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
+            authorization_id=earlier.authorization_id,
+            refunds=tuple(RefundPart.model_validate(r) for r in json.loads(earlier.refunds)),
+            total_cents=earlier.total_cents,
+        )
+    found = lookup.purchase(conn, ask.purchase_id)
+    if found is None:
+        return Authorization(authorized=False, reason=f"no purchase {ask.purchase_id} at the hub")
+    judgement = judge(policy.current(conn), found, ask.lines, now)
+    problems = judgement.problems(overridden=ask.override_by is not None)
+    if problems:
+        return Authorization(authorized=False, reason="; ".join(problems))
+    try:
+        with conn.begin_nested():
+            _take(conn, found.purchase_id, ask.lines)
+            refunds = _refund_split(conn, found, judgement.total_cents)
+            authorization_id = f"{store_id}:{ask.return_id}"
+            conn.execute(
+                _RA.insert().values(
+                    authorization_id=authorization_id,
+                    return_id=ask.return_id,
+                    store_id=store_id,
+                    purchase_id=found.purchase_id,
+                    status="authorized",
+                    lines=json.dumps([a.model_dump() for a in ask.lines]),
+                    refunds=json.dumps([r.model_dump() for r in refunds]),
+                    total_cents=judgement.total_cents,
+                    created_at=now,
+                )
+            )
+    except _Taken as exc:
+        return Authorization(authorized=False, reason=str(exc))
+    return Authorization(
+        authorized=True,
+        authorization_id=authorization_id,
+        refunds=tuple(refunds),
+        total_cents=judgement.total_cents,
+    )
+
+
+def _take(
+    conn: Connection, purchase_id: str, asks: tuple[ReturnLineAsk, ...] | list[ReturnLineAsk]
+) -> None:
+    for ask in asks:
+        taken = conn.execute(
+            update(_PL)
+            .where(
+                _PL.c.purchase_id == purchase_id,
+                _PL.c.line_no == ask.line_no,
+                _PL.c.returned + ask.quantity <= _PL.c.quantity,
+            )
+            .values(returned=_PL.c.returned + ask.quantity)
+        )
+        if not taken.rowcount:
+            raise _Taken(
+                f"line {ask.line_no} of {purchase_id} has fewer than {ask.quantity} unit(s) "
+                "left to return (already returned, here or at another store)"
+            )
+
+
+def _refund_split(conn: Connection, found: Purchase, amount: int) -> list[RefundPart]:
+    rows = conn.execute(
+        select(_PT).where(_PT.c.purchase_id == found.purchase_id).order_by(_PT.c.tender_no)
+    ).all()
+    tenders = [
+        (
+            r.tender_no,
+            Tender.model_construct(
+                kind=r.kind,
+                amount_cents=r.amount_cents,
+                processor_token=r.processor_token,
+                card_hash=r.card_hash,
+                last4=r.last4,
+            ),
+        )
+        for r in rows
+    ]
+    parts = split(tenders, amount, {r.tender_no: r.refunded_cents for r in rows})
+    for part in parts:
+        if part.tender_no is not None:
+            conn.execute(
+                update(_PT)
+                .where(_PT.c.purchase_id == found.purchase_id, _PT.c.tender_no == part.tender_no)
+                .values(refunded_cents=_PT.c.refunded_cents + part.amount_cents)
+            )
+    return parts
+
+
+def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime) -> None:
+    """Record a return a store reports, and check what it could not (in ingest's transaction)."""
+    known = conn.execute(
+        select(_PR.c.return_id).where(
+            _PR.c.store_id == store_id, _PR.c.return_id == event.return_id
+        )
+    ).first()
+    if known is not None:
+        return
+    flags: list[str] = []
+    if event.origin == "authorized":
+        _complete(conn, store_id, event, flags)
+    elif event.purchase_id is not None:
+        _check_offline(conn, event, flags)
+    credit = sum(r.amount_cents for r in event.refunds if r.tender_no is None)
+    if event.origin == "offline" and credit > policy.current(conn).offline_credit_limit_cents:
+        flags.append(
+            f"{credit / 100:.2f} store credit offline, above the offline limit of "
+            f"{policy.current(conn).offline_credit_limit_cents / 100:.2f}"
+        )
+    conn.execute(
+        upsert(conn, _PR)
+        .values(
+            store_id=store_id,
+            return_id=event.return_id,
+            purchase_id=event.purchase_id,
+            origin=event.origin,
+            total_cents=event.total_cents,
+            units=sum(line.quantity for line in event.lines),
+            refunded_to_tenders_cents=event.total_cents - credit,
+            store_credit_cents=credit,
+            override_by=event.override_by,
+            flagged="; ".join(flags) or None,
+            at=event.at,
+        )
+        .on_conflict_do_nothing(index_elements=["store_id", "return_id"])
+    )
+    for part in event.refunds:
+        conn.execute(
+            upsert(conn, _R)
+            .values(
+                order_id=_order_of(event.purchase_id),
+                source="return",
+                ref=f"{store_id}:{event.return_id}"[:64],
+                tender_no=part.tender_no or 0,
+                kind=part.kind,
+                amount_cents=part.amount_cents,
+                processor_token=part.processor_token,
+                last4=part.last4,
+                store_id=store_id,
+                reason=f"{event.origin} return at {store_id}",
+                at=event.at,
+            )
+            .on_conflict_do_nothing(index_elements=["source", "ref", "tender_no"])
+        )
+    if flags:
+        returned_twice = any("returned twice" in f for f in flags)
+        alerts.record(
+            conn,
+            ref=f"return:{store_id}:{event.return_id}",
+            store_id=store_id,
+            kind="return_returned_twice" if returned_twice else "return_outside_policy",
+            severity="critical" if returned_twice else "warning",
+            subject=event.purchase_id or event.return_id,
+            message=f"return {event.return_id} at {store_id} ({event.origin}, "
+            f"{event.total_cents / 100:.2f}): " + "; ".join(flags),
+            at=now,
+        )
+
+
+def _complete(conn: Connection, store_id: str, event: ReturnRecorded, flags: list[str]) -> None:
+    auth = conn.execute(
+        select(_RA).where(_RA.c.authorization_id == event.authorization_id).with_for_update()
+    ).first()
+    if auth is None or auth.store_id != store_id:
+        flags.append(f"authorization {event.authorization_id} is not the hub's")
+        return
+    if auth.status == "lapsed":
+        # The till finished after all: take the units again, if they are still there.
+        asks = [ReturnLineAsk.model_validate(a) for a in json.loads(auth.lines)]
+        try:
+            with conn.begin_nested():
+                _take(conn, auth.purchase_id, asks)
+        except _Taken as exc:
+            flags.append(f"returned twice: {exc}")
+    conn.execute(
+        update(_RA)
+        .where(_RA.c.authorization_id == auth.authorization_id)
+        .values(status="completed")
+    )
+
+
+def _check_offline(conn: Connection, event: ReturnRecorded, flags: list[str]) -> None:
+    assert event.purchase_id is not None
+    found = lookup.purchase(conn, event.purchase_id)
+    if found is None:
+        flags.append(f"no purchase {event.purchase_id} in the index")
+        return
+    asks = _asks_for(found, event)
+    if not asks:
+        flags.append("its lines match nothing on the purchase")
+        return
+    judgement = judge(policy.current(conn), found, asks, event.at)
+    if event.override_by is None:
+        flags.extend(judgement.needs_override)
+    try:
+        with conn.begin_nested():
+            _take(conn, found.purchase_id, asks)
+    except _Taken as exc:
+        flags.append(f"returned twice: {exc}")
+    for part in event.refunds:
+        if part.tender_no is not None:
+            conn.execute(
+                update(_PT)
+                .where(_PT.c.purchase_id == found.purchase_id, _PT.c.tender_no == part.tender_no)
+                .values(refunded_cents=_PT.c.refunded_cents + part.amount_cents)
+            )
+
+
+def _asks_for(found: Purchase, event: ReturnRecorded) -> list[ReturnLineAsk]:
+    """The purchase lines the return names (by line number, or by sku when offline)."""
+    asks = []
+    for line in event.lines:
+        line_no = line.purchase_line_no
+        if line_no is None:
+            line_no = next((p.line_no for p in found.lines if p.sku == line.sku), None)
+        if line_no is not None:
+            asks.append(
+                ReturnLineAsk(line_no=line_no, quantity=line.quantity, condition=line.condition)
+            )
+    return asks
+
+
+def _order_of(purchase_id: str | None) -> str | None:
+    if purchase_id is not None and purchase_id.startswith("order:"):
+        return purchase_id.removeprefix("order:")
+    return None
+
+
+def lapse(conn: Connection, now: datetime) -> int:
+    """Give back the units of authorizations no store completed in time; return how many."""
+    stale = conn.execute(
+        select(_RA).where(_RA.c.status == "authorized", _RA.c.created_at < now - AUTHORIZATION_TTL)
+    ).all()
+    for auth in stale:
+        claimed = conn.execute(
+            update(_RA)
+            .where(_RA.c.authorization_id == auth.authorization_id, _RA.c.status == "authorized")
+            .values(status="lapsed")
+        )
+        if not claimed.rowcount:
+            continue
+        for ask in json.loads(auth.lines):
+            conn.execute(
+                update(_PL)
+                .where(_PL.c.purchase_id == auth.purchase_id, _PL.c.line_no == ask["line_no"])
+                .values(returned=_PL.c.returned - ask["quantity"])
+            )
+        for part in json.loads(auth.refunds):
+            if part["tender_no"] is not None:
+                conn.execute(
+                    update(_PT)
+                    .where(
+                        _PT.c.purchase_id == auth.purchase_id, _PT.c.tender_no == part["tender_no"]
+                    )
+                    .values(refunded_cents=_PT.c.refunded_cents - part["amount_cents"])
+                )
+        log.warning(
+            "return %s at %s was authorized but never completed; units given back",
+            auth.return_id,
+            auth.store_id,
+        )
+    return len(stale)

@@ -1,0 +1,100 @@
+"""Finding a purchase to take back: by receipt barcode, order number, loyalty id or card.
+
+A card is found by the payment processor's token or by the channel's keyed hash of the card;
+what comes back shows the tenders by kind, amount and last four digits only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Connection
+
+from cloud_hub.db import Product, table
+from cloud_hub.returns.tables import Purchase as PurchaseRow
+from cloud_hub.returns.tables import PurchaseLine as LineRow
+from cloud_hub.returns.tables import PurchaseTender as TenderRow
+from storelink_contract.returns import (
+    LookupBy,
+    Purchase,
+    PurchaseLine,
+    PurchaseTender,
+)
+
+_P = table(PurchaseRow)
+_PL = table(LineRow)
+_PT = table(TenderRow)
+_CAT = table(Product)
+
+MAX_RESULTS = 20
+
+
+def find(conn: Connection, by: LookupBy, value: str) -> list[Purchase]:
+    """Purchases matching ``value``, newest first (at most ``MAX_RESULTS``)."""
+    stmt: Select[tuple[str]]
+    match by:
+        case "receipt":
+            stmt = select(_P.c.purchase_id).where(_P.c.receipt_code == value)
+        case "order":
+            stmt = select(_P.c.purchase_id).where(
+                (_P.c.order_id == value) | (_P.c.purchase_id == value)
+            )
+        case "loyalty":
+            stmt = select(_P.c.purchase_id).where(_P.c.loyalty_id == value)
+        case "card_token":
+            stmt = select(_PT.c.purchase_id).where(_PT.c.processor_token == value)
+        case "card_hash":
+            stmt = select(_PT.c.purchase_id).where(_PT.c.card_hash == value)
+    ids: list[str] = list(dict.fromkeys(str(i) for i in conn.execute(stmt.limit(200)).scalars()))
+    found = [p for p in (purchase(conn, pid) for pid in ids) if p is not None]
+    found.sort(key=lambda p: p.purchased_at, reverse=True)
+    return found[:MAX_RESULTS]
+
+
+def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
+    row = conn.execute(select(_P).where(_P.c.purchase_id == purchase_id)).first()
+    if row is None:
+        return None
+    lines = conn.execute(
+        select(
+            _PL.c.line_no,
+            _PL.c.sku,
+            func.coalesce(func.nullif(_PL.c.name, ""), _CAT.c.name, _PL.c.sku),
+            _PL.c.category,
+            _PL.c.quantity,
+            _PL.c.returned,
+            _PL.c.unit_price_cents,
+        )
+        .outerjoin(_CAT, _CAT.c.sku == _PL.c.sku)
+        .where(_PL.c.purchase_id == purchase_id)
+        .order_by(_PL.c.line_no)
+    ).all()
+    tenders = conn.execute(
+        select(_PT.c.tender_no, _PT.c.kind, _PT.c.amount_cents, _PT.c.last4)
+        .where(_PT.c.purchase_id == purchase_id)
+        .order_by(_PT.c.tender_no)
+    ).all()
+    return Purchase(
+        purchase_id=row.purchase_id,
+        channel=row.channel,
+        store_id=row.store_id,
+        order_id=row.order_id,
+        sale_id=row.sale_id,
+        receipt_code=row.receipt_code,
+        loyalty_id=row.loyalty_id,
+        purchased_at=row.purchased_at,
+        lines=tuple(
+            PurchaseLine(
+                line_no=n,
+                sku=sku,
+                name=name,
+                category=cat,
+                quantity=q,
+                returned=r,
+                unit_price_cents=price,
+            )
+            for n, sku, name, cat, q, r, price in lines
+        ),
+        tenders=tuple(
+            PurchaseTender(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in tenders
+        ),
+    )
