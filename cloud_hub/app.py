@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from cloud_hub.api import alerts, catalog, health, orders, quarantine, stock, stores
+from cloud_hub.api import alerts, catalog, health, orders, quarantine, returns, stock, stores
 from cloud_hub.errors import Conflict, HubError, Invalid, NotFound
 from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
@@ -40,7 +40,7 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for module in (health, stores, stock, catalog, quarantine, orders, alerts):
+    for module in (health, stores, stock, catalog, quarantine, orders, alerts, returns):
         app.include_router(module.router)
 
     @app.exception_handler(OperationalError)

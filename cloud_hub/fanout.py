@@ -10,6 +10,11 @@ full current view of every other store instead.
 ``as_of`` is the store event time the hub's view of that store is current to (its last applied
 event), falling back to when the row was written: a sku that has not moved for a week is still
 known as of the store's last sync, and that is what a kiosk should show.
+
+``available`` is what that store can still promise: on-hand minus safety stock minus the units
+open online orders hold there. An order routed, collected or cancelled changes it without any
+stock movement, so each flush also takes the (store, sku) pairs of orders changed since the
+last one.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from sqlalchemy.engine import Connection, Row
 
 from cloud_hub import commands, fleet
 from cloud_hub.db import SafetyStock, Store, StoreStock, table
+from cloud_hub.orders.tables import OnlineOrder, OrderLine, committed_units
 from storelink_contract.commands import PeerStock, StockView
 
 _ST = table(StoreStock)
 _SS = table(SafetyStock)
 _S = table(Store)
+_O = table(OnlineOrder)
+_L = table(OrderLine)
 
 #: Entries per StockView command, so one message stays a reasonable size.
 VIEW_CHUNK = 500
@@ -44,6 +52,7 @@ class FanOut:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._changed: set[Pair] = set()
+        self._orders_seen_upto: datetime | None = None
 
     def note(self, store_id: str, skus: Iterable[str]) -> None:
         with self._lock:
@@ -69,38 +78,56 @@ class FanOut:
         Runs in its own transaction; if that fails, the pairs are put back for the next try.
         """
         pairs = self.take()
-        if not pairs:
-            return 0
+        since = self._orders_seen_upto
         try:
             with engine.begin() as conn:
+                if since is not None:
+                    pairs |= _order_pairs(conn, since)
+                self._orders_seen_upto = now
+                if not pairs:
+                    return 0
                 return enqueue_changes(conn, pairs, fleet.online_store_ids(conn), now)
         except BaseException:
             self.put_back(pairs)
+            self._orders_seen_upto = since
             raise
 
 
+def _order_pairs(conn: Connection, since: datetime) -> set[Pair]:
+    """(store, sku) of orders whose status changed since ``since`` (their holds moved)."""
+    rows = conn.execute(
+        select(_O.c.store_id, _L.c.sku)
+        .join(_L, _L.c.order_id == _O.c.order_id)
+        .where(_O.c.updated_at >= since, _O.c.store_id.is_not(None))
+        .distinct()
+    )
+    return {(str(store_id), str(sku)) for store_id, sku in rows}
+
+
 def _figures_query() -> Select[Any]:
+    held = committed_units()
     return (
         select(
             _ST.c.store_id,
             _ST.c.sku,
             _ST.c.on_hand,
-            func.coalesce(_SS.c.quantity, 0),
+            func.coalesce(_SS.c.quantity, 0) + func.coalesce(held.c.committed, 0),
             func.coalesce(_S.c.last_event_at, _ST.c.updated_at),
         )
         .select_from(_ST)
         .join(_S, _S.c.store_id == _ST.c.store_id)
         .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
+        .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
     )
 
 
 def _peer(row: Row[Any]) -> PeerStock:
-    store_id, sku, on_hand, safety, as_of = tuple(row)
+    store_id, sku, on_hand, kept_back, as_of = tuple(row)
     return PeerStock(
         store_id=store_id,
         sku=sku,
         on_hand=on_hand,
-        available=max(0, on_hand - safety),
+        available=max(0, on_hand - int(kept_back)),
         as_of=as_of,
     )
 

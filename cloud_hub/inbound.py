@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from cloud_hub import commands, fanout, fleet, quarantine, recovery, reseed, rpc
+from cloud_hub import commands, directory, fanout, fleet, quarantine, recovery, reseed, rpc
 from cloud_hub.ingest import IngestResult, apply_event_batch
 from cloud_hub.orders.rules import OrderRules
 from storelink_contract.commands import ResyncRequest
@@ -183,6 +183,7 @@ class Inbound:
                 if outcome.commands_applied_upto == 0:
                     reseed.reseed_store(conn, store_id, now)  # new, or its database was wiped
                 fanout.enqueue_full_view(conn, store_id, now)
+                directory.send(conn, now, [store_id])
         if outcome.kind == "birth":
             log.info("store %s: birth (bdseq %d, %s)", store_id, state.bdseq, state.version)
             return Reaction(store_id=store_id, birth_applied_upto=outcome.commands_applied_upto)

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from cloud_hub import catalog, commands
 from cloud_hub.db import SafetyStock, table
+from cloud_hub.returns import policy
 from storelink_contract.commands import SafetyStockLevel, SafetyStockSet
 
 _SS = table(SafetyStock)
@@ -36,5 +37,7 @@ def reseed_store(conn: Connection, store_id: str, now: datetime) -> int:
     )
     if levels:
         commands.enqueue(conn, [store_id], SafetyStockSet(at=now, levels=levels), now)
+        queued += 1
+    if policy.send_to(conn, store_id, now):
         queued += 1
     return queued

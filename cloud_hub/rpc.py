@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from cloud_hub.errors import HubError
+from cloud_hub.errors import HubError, NotFound
 from cloud_hub.orders import intake, routing, views
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.returns import authority, lookup
@@ -64,7 +64,12 @@ def answer(
                     result = status(conn, order_id, store_id)
                 case "order_status":
                     query = OrderStatusQuery.model_validate(request.params)
-                    result = status(conn, query.order_id, store_id)
+                    found = query.order_id or views.by_client_id(
+                        conn, kiosk_channel(store_id), query.client_order_id or ""
+                    )
+                    if found is None:
+                        raise NotFound(f"no order {query.client_order_id} from this kiosk")
+                    result = status(conn, found, store_id)
     except ValidationError as exc:
         return RpcResponse(id=request.id, ok=False, error=describe_validation_error(exc))
     except HubError as exc:

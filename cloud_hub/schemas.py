@@ -44,6 +44,7 @@ class StoreSkuStock(_Out):
     sku: str
     on_hand: int
     safety_stock: int
+    committed: int = Field(default=0, description="Held for open online orders")
     available: int
     as_of: datetime
     online: bool

@@ -21,6 +21,7 @@ from cloud_hub.inbound import Inbound
 from cloud_hub.link import HubLink
 from cloud_hub.orders import routing
 from cloud_hub.orders.rules import OrderRules
+from cloud_hub.returns import authority
 from cloud_hub.settings import HubSettings
 from storelink_contract.common import utcnow
 
@@ -45,7 +46,7 @@ class HubService:
         self._scheduler: BackgroundScheduler | None = None
         if with_link if with_jobs is None else with_jobs:
             self._scheduler = BackgroundScheduler(timezone=UTC)
-            for job in (self.sweep_allocations, self.send_notifications):
+            for job in (self.sweep_allocations, self.send_notifications, self.lapse_returns):
                 self._scheduler.add_job(
                     job,
                     "interval",
@@ -76,6 +77,11 @@ class HubService:
         for order_id in moved:
             log.info("order %s: its store did not answer in time; re-routed", order_id)
         return moved
+
+    def lapse_returns(self) -> int:
+        """Give back units of return authorizations no till completed (a job)."""
+        with self.engine.begin() as conn:
+            return authority.lapse(conn, utcnow())
 
     def send_notifications(self) -> int:
         """Hand due customer notifications to the notifier (a job; callable on demand)."""

@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Connection, Row
 
 from cloud_hub.db import SafetyStock, Store, StoreStock, table, upsert
+from cloud_hub.orders.tables import committed_units
 from cloud_hub.schemas import SkuAcrossStores, StoreSkuStock, StoreStockView
 from storelink_contract.commands import SafetyStockLevel
 
@@ -23,18 +24,21 @@ _S = table(Store)
 
 
 def _rows_query() -> Select[Any]:
+    held = committed_units()
     return (
         select(
             _ST.c.store_id,
             _ST.c.sku,
             _ST.c.on_hand,
             func.coalesce(_SS.c.quantity, 0).label("safety_stock"),
+            func.coalesce(held.c.committed, 0).label("committed"),
             func.coalesce(_S.c.last_event_at, _ST.c.updated_at).label("as_of"),
             _S.c.online,
         )
         .select_from(_ST)
         .join(_S, _S.c.store_id == _ST.c.store_id)
         .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
+        .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
     )
 
 
@@ -45,7 +49,8 @@ def _row(r: Row[Any]) -> StoreSkuStock:
         sku=m["sku"],
         on_hand=m["on_hand"],
         safety_stock=m["safety_stock"],
-        available=max(0, m["on_hand"] - m["safety_stock"]),
+        committed=int(m["committed"]),
+        available=max(0, m["on_hand"] - m["safety_stock"] - int(m["committed"])),
         as_of=m["as_of"],
         online=m["online"],
     )

@@ -28,8 +28,10 @@ from storelink_contract.commands import (
     OrderAllocation,
     OrderCancel,
     ResyncRequest,
+    ReturnPolicySet,
     SafetyStockSet,
     StockView,
+    StoreDirectory,
 )
 from storelink_contract.envelope import Batch, describe_validation_error
 from storelink_contract.events import StockDigest, StockSnapshot, stock_digest
@@ -122,6 +124,19 @@ def apply_command(
         case OrderCancel():
             if fulfilment.apply_cancel(conn, command, now):
                 log.info("order %s released: %s", command.order_id, command.reason)
+        case ReturnPolicySet():
+            conn.execute(
+                "INSERT INTO return_policy (id, policy, updated_at) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET policy = excluded.policy, "
+                "updated_at = excluded.updated_at",
+                (command.policy.model_dump_json(), iso(command.at)),
+            )
+        case StoreDirectory():
+            conn.execute("DELETE FROM peer_store")
+            conn.executemany(
+                "INSERT INTO peer_store (store_id, name, lat, lon) VALUES (?, ?, ?, ?)",
+                [(s.store_id, s.name, s.lat, s.lon) for s in command.stores],
+            )
 
 
 def record_snapshot(conn: sqlite3.Connection, now: datetime) -> int:

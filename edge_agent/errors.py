@@ -11,3 +11,12 @@ class UnknownProduct(StoreError):
 
 class IdempotencyConflict(StoreError):
     """The same request id was used before for a different request."""
+
+
+class HubUnreachable(StoreError):
+    """The hub cannot answer now (no broker, hub offline, no answer in time): use the
+    offline answer."""
+
+
+class HubRefused(StoreError):
+    """The hub answered, and said no; the message is its reason."""

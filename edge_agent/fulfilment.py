@@ -4,9 +4,11 @@ The state machine of one allocation (the hub's order, routed to this store)::
 
     accepted -> picking -> packed -> ready -> collected
         |          |         |        \\-> expired     (not collected within the hold)
-        |          |         \\-> shipped               (ship-from-store)
+        |          |         \\-> shipped               (ship-from-store, ship-to-store)
         \\----------+---------+--> released            (the hub withdrew it: order_cancel)
     rejected                                           (could not be served, at arrival)
+    incoming -> ready -> collected                     (ship-to-store, at the store the
+                                                        customer collects at: received)
 
 Every transition commits with the event that reports it (transactional outbox), inside the
 caller's write transaction. The store decides on its own, with the hub unreachable if need be:
@@ -44,7 +46,7 @@ from storelink_contract.order_events import (
 )
 from storelink_contract.orders import COLLECTED_METHODS, PickupLocation, PickupSecrets
 
-OPEN_STATUSES = ("accepted", "picking", "packed", "ready")
+OPEN_STATUSES = ("accepted", "picking", "packed", "ready", "incoming")
 PICKUP_KINDS: tuple[credentials.Kind, ...] = ("pickup_code", "pickup_qr")
 ALL_KINDS: tuple[credentials.Kind, ...] = ("pickup_code", "pickup_qr", "load_code")
 
@@ -117,9 +119,16 @@ def apply_allocation(
     wanted: dict[str, int] = {}
     for line in command.lines:
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    reason, short = _refusal(conn, command, wanted, now)
-    status = "rejected" if reason else "accepted"
-    reserved_until = now + policy.pick_deadline
+    if command.inbound_from is not None:
+        # A ship-to-store parcel coming from another store: nothing here to check or reserve
+        # until it arrives (``receive_transfer``); the customer's code is issued here now.
+        reason, short = "", dict[str, int]()
+        status = "incoming"
+        reserved_until = now + policy.transfer_deadline
+    else:
+        reason, short = _refusal(conn, command, wanted, now)
+        status = "rejected" if reason else "accepted"
+        reserved_until = now + policy.pick_deadline
     conn.execute(
         "INSERT INTO online_order (allocation_id, order_id, method, customer_name, status, "
         "reason, received_at, reserved_until, seal_to, updated_at) "
@@ -149,7 +158,9 @@ def apply_allocation(
     if reason:
         outbox.append(conn, OrderRejected(at=now, reason=reason, short=short, **ids))
         return status
-    reservations.hold(conn, reservation_owner(command.allocation_id), wanted, reserved_until, now)
+    if command.inbound_from is None:
+        owner = reservation_owner(command.allocation_id)
+        reservations.hold(conn, owner, wanted, reserved_until, now)
     sealed: str | None = None
     if command.method in COLLECTED_METHODS:
         pickup = credentials.issue_pickup(
@@ -170,7 +181,7 @@ def _refusal(
         return "the allocation arrived after its deadline; the hub has moved on", {}
     busy = conn.execute(
         "SELECT allocation_id FROM online_order WHERE order_id = ? AND status IN "
-        "('accepted', 'picking', 'packed', 'ready')",
+        "('accepted', 'picking', 'packed', 'ready', 'incoming')",
         (command.order_id,),
     ).fetchone()
     if busy is not None:

@@ -203,6 +203,74 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX store_alert_by_time ON store_alert (at);
     """,
+    # 5: returns and the kiosk: how sales were paid, what came back (the CHECK keeps two
+    # tills from returning one line twice), the return policy, the other stores' places,
+    # the kiosk's endless-aisle orders
+    """
+    ALTER TABLE sale ADD COLUMN receipt_code TEXT;
+    ALTER TABLE sale ADD COLUMN loyalty_id TEXT;
+    ALTER TABLE sale_line ADD COLUMN returned INTEGER NOT NULL DEFAULT 0
+        CHECK (returned >= 0 AND returned <= quantity);
+    CREATE UNIQUE INDEX sale_by_receipt ON sale (receipt_code);
+    CREATE INDEX sale_by_loyalty ON sale (loyalty_id);
+    CREATE TABLE sale_tender (
+        sale_id TEXT NOT NULL REFERENCES sale (sale_id),
+        tender_no INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        amount_cents INTEGER NOT NULL,
+        processor_token TEXT,
+        card_hash TEXT,
+        last4 TEXT,
+        refunded_cents INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (sale_id, tender_no)
+    );
+    CREATE INDEX sale_tender_by_token ON sale_tender (processor_token);
+    CREATE INDEX sale_tender_by_hash ON sale_tender (card_hash);
+    CREATE TABLE return_record (
+        return_id TEXT PRIMARY KEY,
+        request_hash TEXT NOT NULL,
+        terminal_id TEXT NOT NULL,
+        purchase_id TEXT,
+        origin TEXT NOT NULL,
+        total_cents INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE return_line (
+        return_id TEXT NOT NULL REFERENCES return_record (return_id),
+        line_no INTEGER NOT NULL,
+        purchase_id TEXT,
+        purchase_line_no INTEGER,
+        sku TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        condition TEXT NOT NULL,
+        disposition TEXT NOT NULL,
+        refund_cents INTEGER NOT NULL,
+        PRIMARY KEY (return_id, line_no)
+    );
+    CREATE INDEX return_line_by_purchase ON return_line (purchase_id, sku);
+    CREATE TABLE return_policy (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        policy TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE peer_store (
+        store_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        lat REAL,
+        lon REAL
+    );
+    CREATE TABLE kiosk_order (
+        client_order_id TEXT PRIMARY KEY,
+        order_id TEXT UNIQUE,
+        device_id TEXT NOT NULL,
+        request TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

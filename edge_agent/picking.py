@@ -23,9 +23,10 @@ from edge_agent import catalog, credentials, fulfilment, ledger, lockers, outbox
 from edge_agent.clock import iso
 from edge_agent.fulfilment import StoreOrder, WrongOrderState
 from edge_agent.policy import FulfilmentPolicy
-from storelink_contract.common import StockDelta
+from storelink_contract.common import DeltaReason, StockDelta
+from storelink_contract.events import StockReceived
 from storelink_contract.order_events import OrderProgressed
-from storelink_contract.orders import ParcelSize, PickupLocation
+from storelink_contract.orders import SHIPPED_METHODS, ParcelSize, PickupLocation
 
 SHELF = PickupLocation(kind="shelf", location_id="pickup-shelf", label="Pickup counter")
 
@@ -164,7 +165,7 @@ def pack(
     )
     ids = {"order_id": order.order_id, "allocation_id": order.allocation_id}
     outbox.append(conn, OrderProgressed(at=now, status="packed", parcel_size=parcel, **ids))
-    if order.method == "ship_from_store":
+    if order.method in SHIPPED_METHODS:
         return PackResult(order=fulfilment.latest(conn, order_id))
     compartment = (
         lockers.assign(conn, order.allocation_id, parcel, now)
@@ -223,14 +224,18 @@ def _load_code(
 def ship(
     conn: sqlite3.Connection, order_id: str, carrier: str, tracking: str, now: datetime
 ) -> StoreOrder:
-    """A ship-from-store parcel leaves with the carrier: the units leave on-hand."""
+    """The parcel leaves with the carrier (to the customer, or to the store they collect
+    at): the units leave on-hand."""
     order = fulfilment.active(conn, order_id)
-    if order.method != "ship_from_store":
+    if order.method not in SHIPPED_METHODS:
         raise WrongOrderState(f"order {order_id} is for {order.method}, not shipping")
     if order.status != "packed":
         raise WrongOrderState(f"order {order_id} is {order.status}: pack it before shipping")
-    held = reservations.close(conn, order.owner, "fulfilled", now)
-    deltas = [StockDelta(sku=sku, delta=-q, reason="fulfilment") for sku, q in sorted(held.items())]
+    reservations.close(conn, order.owner, "fulfilled", now)
+    reason: DeltaReason = "transfer" if order.method == "ship_to_store" else "fulfilment"
+    deltas = [
+        StockDelta(sku=sku, delta=-q, reason=reason) for sku, q in sorted(_units(order).items())
+    ]
     ledger.post(conn, deltas, f"order:{order.order_id}", now)
     conn.execute(
         "UPDATE online_order SET status = 'shipped', reason = ?, updated_at = ? "
@@ -249,6 +254,33 @@ def ship(
         ),
     )
     return fulfilment.latest(conn, order_id)
+
+
+def receive_transfer(
+    conn: sqlite3.Connection, policy: FulfilmentPolicy, order_id: str, now: datetime
+) -> StoreOrder:
+    """A ship-to-store parcel arrived from the store that picked it: its units join on-hand
+    here (a ``transfer`` receipt), held for the customer, and the parcel goes on the shelf."""
+    order = fulfilment.active(conn, order_id)
+    if order.status != "incoming":
+        raise WrongOrderState(f"order {order_id} is {order.status}, not on its way here")
+    units = _units(order)
+    deltas = [StockDelta(sku=s, delta=q, reason="transfer") for s, q in sorted(units.items())]
+    ledger.post(conn, deltas, f"transfer:{order.order_id}", now)
+    outbox.append(
+        conn,
+        StockReceived(at=now, deltas=tuple(deltas), receipt_id=f"transfer-{order.allocation_id}"),
+    )
+    reservations.hold(conn, order.owner, units, now + policy.pickup_hold, now)
+    fulfilment.mark_ready(conn, policy, order, SHELF, now)
+    return fulfilment.latest(conn, order_id)
+
+
+def _units(order: StoreOrder) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for line in order.lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
 
 
 def _place(

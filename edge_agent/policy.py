@@ -19,6 +19,8 @@ class FulfilmentPolicy:
     code_key: bytes = DEV_CODE_KEY.encode()
     pick_deadline: timedelta = timedelta(hours=48)
     pickup_hold: timedelta = timedelta(hours=72)
+    transfer_deadline: timedelta = timedelta(days=7)
+    cart_hold: timedelta = timedelta(minutes=15)
     reminder_after: timedelta = timedelta(hours=24)
     expiring_before: timedelta = timedelta(hours=12)
     door_open_alert: timedelta = timedelta(minutes=2)
@@ -33,6 +35,8 @@ class FulfilmentPolicy:
             code_key=settings.code_key.get_secret_value().encode(),
             pick_deadline=timedelta(seconds=settings.pick_deadline_s),
             pickup_hold=timedelta(seconds=settings.pickup_hold_s),
+            transfer_deadline=timedelta(seconds=settings.transfer_deadline_s),
+            cart_hold=timedelta(seconds=settings.cart_hold_s),
             reminder_after=timedelta(seconds=settings.reminder_after_s),
             expiring_before=timedelta(seconds=settings.expiring_before_s),
             door_open_alert=timedelta(seconds=settings.door_open_alert_s),

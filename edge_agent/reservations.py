@@ -70,22 +70,24 @@ def extend(conn: sqlite3.Connection, owner: str, expires_at: datetime) -> None:
     )
 
 
-def close(conn: sqlite3.Connection, owner: str, state: str, now: datetime) -> dict[str, int]:
-    """End ``owner``'s held reservations as ``fulfilled``, ``released`` or ``expired``;
-    return the quantities that were held, per sku."""
+def close(
+    conn: sqlite3.Connection, owner: str, state: str, now: datetime, sku: str | None = None
+) -> dict[str, int]:
+    """End ``owner``'s held reservations (of ``sku`` only, if given) as ``fulfilled``,
+    ``released`` or ``expired``; return the quantities that were held, per sku."""
     if state not in ("fulfilled", "released", "expired"):
         raise ValueError(f"a reservation cannot end as {state!r}")
     rows = conn.execute(
         "UPDATE reservation SET state = ?, closed_at = ? WHERE owner = ? AND state = 'held' "
-        "RETURNING sku, quantity",
-        (state, iso(now), owner),
+        "AND (? IS NULL OR sku = ?) RETURNING sku, quantity",
+        (state, iso(now), owner, sku, sku),
     ).fetchall()
     released: dict[str, int] = {}
-    for sku, quantity in rows:
-        released[sku] = released.get(sku, 0) + int(quantity)
+    for held_sku, quantity in rows:
+        released[held_sku] = released.get(held_sku, 0) + int(quantity)
     stamp = iso(now)
-    for sku, quantity in released.items():
-        _add_reserved(conn, sku, -quantity, stamp)
+    for held_sku, quantity in released.items():
+        _add_reserved(conn, held_sku, -quantity, stamp)
     return released
 
 

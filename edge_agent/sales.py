@@ -3,6 +3,11 @@
 Idempotent on ``sale_id``: a till that retries after a timeout gets the first answer back and
 changes nothing, and the same id with a different body is refused rather than silently merged
 (the duplicate-order-after-retry failure POS users report most).
+
+A sale records how it was paid (``tenders``; a till that sends none was paid in cash) and gets a
+``receipt_code`` for the barcode on the receipt: with the loyalty id and the tenders it is the
+proof of purchase any store can take a return against. A sale from a kiosk cart uses up the
+units the cart held.
 """
 
 from __future__ import annotations
@@ -13,11 +18,16 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from edge_agent import catalog, ledger, outbox
+from edge_agent import catalog, ledger, outbox, reservations
 from edge_agent.clock import iso
-from edge_agent.errors import IdempotencyConflict, UnknownProduct
+from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
 from storelink_contract.common import Cents, ExternalId, Gtin, Quantity, Sku, StockDelta
 from storelink_contract.events import SaleLine, SaleRecorded
+from storelink_contract.payments import Tender
+
+
+class TendersDoNotAddUp(StoreError):
+    """The tenders of a sale do not add up to its total."""
 
 
 class SaleLineRequest(BaseModel):
@@ -47,6 +57,17 @@ class SaleRequest(BaseModel):
     at: AwareDatetime | None = Field(
         default=None, description="When the till rang it up, with its UTC offset"
     )
+    tenders: list[Tender] = Field(
+        default_factory=list,
+        max_length=10,
+        description="How it was paid (split tenders); none means cash for the total",
+    )
+    loyalty_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    cart_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="A kiosk cart whose held units this sale takes",
+    )
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json(exclude={"at"}).encode()).hexdigest()
@@ -55,6 +76,7 @@ class SaleRequest(BaseModel):
 class SaleResult(BaseModel):
     sale_id: str
     terminal_id: str
+    receipt_code: str = Field(default="", description="Print as a barcode on the receipt")
     total_cents: int
     lines: list[SaleLine]
     needs_count: list[str] = Field(description="Skus now below zero, flagged for a count")
@@ -62,8 +84,16 @@ class SaleResult(BaseModel):
     replayed: bool = False
 
 
+def receipt_code(store_id: str, sale_id: str) -> str:
+    return f"SLR1:{store_id}:{sale_id}"
+
+
 def record_sale(
-    conn: sqlite3.Connection, request: SaleRequest, terminal_id: str, now: datetime
+    conn: sqlite3.Connection,
+    request: SaleRequest,
+    terminal_id: str,
+    now: datetime,
+    store_id: str = "",
 ) -> SaleResult:
     """Record a sale (inside the caller's write transaction) or return the earlier result."""
     fingerprint = request.fingerprint()
@@ -89,7 +119,18 @@ def record_sale(
     at = request.at or now
     deltas = [StockDelta(sku=line.sku, delta=-line.quantity, reason="sale") for line in lines]
     total = sum(line.quantity * line.unit_price_cents for line in lines)
+    paid = sum(t.amount_cents for t in request.tenders)
+    if request.tenders and paid != total:
+        raise TendersDoNotAddUp(f"the tenders add up to {paid} cents but the sale is {total}")
+    # No tenders: paid in cash (not validated here: an impossible total is refused below,
+    # by the event's own check, with the field it is about).
+    tenders = request.tenders or (
+        [Tender.model_construct(kind="cash", amount_cents=total)] if total else []
+    )
     negative = ledger.post(conn, deltas, f"sale:{request.sale_id}", at)
+    if request.cart_id:
+        reservations.close(conn, f"cart:{request.cart_id}", "fulfilled", now)
+    code = receipt_code(store_id, request.sale_id)
     seq = outbox.append(
         conn,
         SaleRecorded(
@@ -99,20 +140,41 @@ def record_sale(
             terminal_id=terminal_id,
             lines=tuple(lines),
             total_cents=total,
+            receipt_code=code,
+            loyalty_id=request.loyalty_id,
+            tenders=tuple(tenders),
         ),
     )
     result = SaleResult(
         sale_id=request.sale_id,
         terminal_id=terminal_id,
+        receipt_code=code,
         total_cents=total,
         lines=lines,
         needs_count=negative,
         event_seq=seq,
     )
     conn.execute(
-        "INSERT INTO sale (sale_id, terminal_id, request_hash, total_cents, at, response) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (request.sale_id, terminal_id, fingerprint, total, iso(at), result.model_dump_json()),
+        "INSERT INTO sale (sale_id, terminal_id, request_hash, total_cents, at, response, "
+        "receipt_code, loyalty_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            request.sale_id,
+            terminal_id,
+            fingerprint,
+            total,
+            iso(at),
+            result.model_dump_json(),
+            code,
+            request.loyalty_id,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO sale_tender (sale_id, tender_no, kind, amount_cents, processor_token, "
+        "card_hash, last4) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (request.sale_id, n, t.kind, t.amount_cents, t.processor_token, t.card_hash, t.last4)
+            for n, t in enumerate(tenders, start=1)
+        ],
     )
     conn.executemany(
         "INSERT INTO sale_line (sale_id, line_no, sku, quantity, unit_price_cents) "

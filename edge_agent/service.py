@@ -18,9 +18,11 @@ from edge_agent.device_actions import DeviceActions
 from edge_agent.device_config import DeviceConfig, LockerBoardConfig, load_devices
 from edge_agent.device_manager import DeviceManager
 from edge_agent.doors import DoorOpener
+from edge_agent.kiosk import KioskOrders
 from edge_agent.locker_source import BoardsOnBus
 from edge_agent.pickup import LockerDesk
 from edge_agent.policy import FulfilmentPolicy
+from edge_agent.returns import ReturnDesk
 from edge_agent.settings import AgentSettings
 from edge_agent.uplink import Uplink
 from storelink_contract.common import utcnow
@@ -50,6 +52,12 @@ class StoreAgent:
         )
         self.device_actions.desk = self.locker_desk
         self.uplink = Uplink(settings, self.db, bdseq, self.devices.health)
+        self.returns = ReturnDesk(
+            self.db, settings.store_id, self.uplink.call, settings.hub_rpc_timeout_s
+        )
+        self.kiosk_orders = KioskOrders(
+            self.db, settings.store_id, self.uplink.call, settings.hub_rpc_timeout_s
+        )
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.add_job(
             self.uplink.publish_status,

@@ -59,6 +59,8 @@ class AgentSettings(BaseSettings):
     pick_deadline_s: float = Field(default=48 * 3600, gt=0)
     #: How long a ready order waits for its customer (lockers commonly hold 48-72 h).
     pickup_hold_s: float = Field(default=72 * 3600, gt=0)
+    #: A ship-to-store parcel that has not arrived by then expires (the customer is refunded).
+    transfer_deadline_s: float = Field(default=7 * 24 * 3600, gt=0)
     #: A reminder this long after the order became ready, if still not collected.
     reminder_after_s: float = Field(default=24 * 3600, gt=0)
     #: An "expiring soon" warning this long before the hold ends.
@@ -70,6 +72,10 @@ class AgentSettings(BaseSettings):
     wrong_codes_window_s: float = Field(default=15 * 60, gt=0)
     lockout_s: float = Field(default=15 * 60, gt=0)
     fulfilment_job_interval_s: float = Field(default=30.0, gt=0)
+    #: How long a till or kiosk waits for the hub's answer before it takes the offline answer.
+    hub_rpc_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    #: A kiosk cart holds its units this long (renewed with every change to the cart).
+    cart_hold_s: float = Field(default=15 * 60, gt=0)
 
     @field_validator("store_id")
     @classmethod

@@ -10,23 +10,33 @@ is one hop and proves nothing). After a reconnect, a hub restart, a resend reque
 ``ack_timeout_s`` without progress, sending restarts from the last acked sequence (go-back-N):
 the hub drops what it already applied, so resending is always safe. Bulk sending waits until the
 hub's retained state says it is online.
+
+Requests that need an answer now (a purchase lookup for a return, a kiosk's endless-aisle
+order) go through ``call``: a request on ``up/rpc`` with a deadline, answered on ``down/rpc``.
+The caller's thread waits for the answer up to the deadline; ``HubUnreachable`` tells it to
+give its offline answer instead. Nothing of a call is queued: a late answer is worth nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from edge_agent import __version__, commands, outbox
 from edge_agent.clock import iso
 from edge_agent.db import StoreDB
+from edge_agent.errors import HubRefused, HubUnreachable
 from edge_agent.policy import FulfilmentPolicy
 from edge_agent.settings import AgentSettings
 from storelink_contract.common import utcnow
@@ -46,6 +56,7 @@ from storelink_contract.mqtt import (
     SessionEvent,
     Will,
 )
+from storelink_contract.rpc import RPC_RESPONSE, Method, RpcRequest, RpcResponse
 from storelink_contract.session import (
     CONTROL,
     HUB_STATE,
@@ -97,6 +108,10 @@ class Uplink:
         self._state_topic = store_topic(self._store_id, "up", "state")
         self._commands_topic = store_topic(self._store_id, "down", "commands")
         self._acks_down = store_topic(self._store_id, "down", "acks")
+        self._rpc_up = store_topic(self._store_id, "up", "rpc")
+        self._rpc_down = store_topic(self._store_id, "down", "rpc")
+        self._calls: dict[str, Future[RpcResponse]] = {}
+        self._calls_lock = threading.Lock()
         self._inbox: queue.Queue[SessionEvent | _Wake] = queue.Queue()
         death = StoreState(kind="death", store_id=self._store_id, bdseq=bdseq)
         self._session = MqttSession(
@@ -113,7 +128,7 @@ class Uplink:
                 ca_file=settings.broker_ca_file,
             ),
             self._inbox,
-            [self._commands_topic, self._acks_down, HUB_STATE_TOPIC],
+            [self._commands_topic, self._acks_down, self._rpc_down, HUB_STATE_TOPIC],
             Will(self._state_topic, death.model_dump_json().encode(), retain=True),
         )
         with db.write() as conn:
@@ -196,6 +211,52 @@ class Uplink:
                     self._on_commands(payload)
                 elif topic == HUB_STATE_TOPIC:
                     self._on_hub_state(payload)
+                elif topic == self._rpc_down:
+                    self._on_rpc_response(payload)
+
+    # -- requests to the hub ---------------------------------------------------------------------
+
+    def call(self, method: Method, params: BaseModel, timeout_s: float) -> dict[str, Any]:
+        """Ask the hub and wait up to ``timeout_s`` for the answer (any thread).
+
+        ``HubUnreachable``: no broker, hub offline or no answer in time (use the offline
+        answer); ``HubRefused``: the hub answered with a refusal (its reason is the message).
+        """
+        if not (self._session.connected and self._hub_online):
+            raise HubUnreachable("the hub is not reachable")
+        request = RpcRequest(
+            id=secrets.token_hex(8),
+            method=method,
+            deadline=utcnow() + timedelta(seconds=timeout_s),
+            params=params.model_dump(mode="json"),
+        )
+        answer: Future[RpcResponse] = Future()
+        with self._calls_lock:
+            self._calls[request.id] = answer
+        try:
+            self._session.publish(self._rpc_up, request.model_dump_json().encode())
+            response = answer.result(timeout=timeout_s)
+        except BrokerUnavailable as exc:
+            raise HubUnreachable(f"the hub is not reachable: {exc}") from exc
+        except FutureTimeout:
+            raise HubUnreachable(f"the hub did not answer within {timeout_s:g} s") from None
+        finally:
+            with self._calls_lock:
+                self._calls.pop(request.id, None)
+        if not response.ok:
+            raise HubRefused(response.error or "the hub refused")
+        return response.result or {}
+
+    def _on_rpc_response(self, payload: bytes) -> None:
+        try:
+            response = RPC_RESPONSE.validate_json(payload)
+        except ValidationError:
+            log.warning("ignored a malformed rpc answer from the hub: %r", payload[:200])
+            return
+        with self._calls_lock:
+            waiting = self._calls.get(response.id)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(response)
 
     def _pump(self) -> None:
         """Send unsent events while the hub is online and the in-flight window has room."""

@@ -24,6 +24,7 @@ from storelink_contract.common import (
     Sku,
 )
 from storelink_contract.order_events import (
+    KioskOrderRequested,
     LockerDoorOpened,
     OrderAccepted,
     OrderCollected,
@@ -108,7 +109,8 @@ StoreEvent = Annotated[
     | PickupCodeReissued
     | LockerDoorOpened
     | StoreAlert
-    | ReturnRecorded,
+    | ReturnRecorded
+    | KioskOrderRequested,
     Field(discriminator="type"),
 ]
 STORE_EVENT: TypeAdapter[StoreEvent] = TypeAdapter(StoreEvent)

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from storelink_contract.common import EventBase, ExternalId, Sku, Timestamp
+from storelink_contract.order_requests import OrderRequest
 from storelink_contract.orders import (
     AllocationId,
     OrderId,
@@ -131,6 +132,14 @@ class StoreAlert(EventBase):
     message: str = Field(max_length=1000)
 
 
+class KioskOrderRequested(EventBase):
+    """A kiosk's endless-aisle order taken while the hub was unreachable: the hub places it
+    when this arrives (idempotent on its ``client_order_id``, like the online call)."""
+
+    type: Literal["kiosk_order_requested"] = "kiosk_order_requested"
+    request: OrderRequest
+
+
 ORDER_EVENTS = (
     OrderAccepted,
     OrderRejected,
@@ -143,6 +152,7 @@ ORDER_EVENTS = (
     PickupCodeReissued,
     LockerDoorOpened,
     StoreAlert,
+    KioskOrderRequested,
 )
 
 #: Fields a receiver does not keep with the event: sealed, but only the notifier needs them.

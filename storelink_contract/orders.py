@@ -34,8 +34,11 @@ FULFILMENT_METHODS: tuple[FulfilmentMethod, ...] = (
     "ship_from_store",
     "ship_to_store",
 )
-#: Methods where the customer collects in person with a code (all but shipping).
+#: Methods where the customer collects in person with a code (the store that ships a
+#: ship-to-store order issues none: the store the customer collects at does).
 COLLECTED_METHODS = frozenset({"store_pickup", "locker_pickup", "curbside"})
+#: Methods whose parcel leaves the store with a carrier.
+SHIPPED_METHODS = frozenset({"ship_from_store", "ship_to_store"})
 
 ParcelSize = Literal["S", "M", "L"]
 PARCEL_SIZES: tuple[ParcelSize, ...] = ("S", "M", "L")

@@ -34,6 +34,15 @@ LookupBy = Literal["receipt", "order", "loyalty", "card_token", "card_hash"]
 Origin = Literal["local", "authorized", "offline", "receiptless"]
 
 
+def sale_purchase_id(store_id: str, sale_id: str) -> str:
+    """The purchase id of a POS sale, the same at the store and in the hub's index."""
+    return f"sale:{store_id}:{sale_id}"
+
+
+def order_purchase_id(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
 class PurchaseLookup(Frozen):
     by: LookupBy
     value: str = Field(min_length=1, max_length=128)
@@ -94,10 +103,25 @@ class ReturnAuthorize(Frozen):
     override_by: str | None = Field(default=None, max_length=64)
 
 
+class ReturnedLine(Frozen):
+    sku: Sku
+    quantity: Quantity
+    condition: Condition
+    disposition: Disposition
+    purchase_line_no: int | None = None
+    refund_cents: int = Field(ge=0)
+
+
 class ReturnAuthorization(Frozen):
     authorized: bool
     reason: str = ""
+    #: Refused only for what a manager may override (the return window); asked again with
+    #: ``override_by`` it passes.
+    needs_override: tuple[str, ...] = ()
+    #: The hub has no such purchase (yet: a sale this store made minutes ago may not be in).
+    unknown_purchase: bool = False
     authorization_id: str | None = None
+    lines: tuple[ReturnedLine, ...] = ()
     refunds: tuple[RefundPart, ...] = ()
     total_cents: int = 0
 
@@ -202,15 +226,6 @@ def judge(
 
 
 # -- what the store reports -------------------------------------------------------------------
-
-
-class ReturnedLine(Frozen):
-    sku: Sku
-    quantity: Quantity
-    condition: Condition
-    disposition: Disposition
-    purchase_line_no: int | None = None
-    refund_cents: int = Field(ge=0)
 
 
 class ReturnRecorded(EventBase):

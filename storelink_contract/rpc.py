@@ -50,7 +50,10 @@ class RpcResponse(Frozen):
 
 
 class OrderStatusQuery(Frozen):
-    order_id: OrderId
+    """One of the kiosk's orders, by the hub's order id or by the kiosk's own id."""
+
+    order_id: OrderId | None = None
+    client_order_id: str | None = Field(default=None, max_length=64)
 
 
 class OrderStatus(Frozen):

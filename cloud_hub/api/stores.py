@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from cloud_hub import commands, fleet, stock
+from cloud_hub import commands, directory, fleet, stock
 from cloud_hub.api.deps import Now, ReadConn, ServiceDep, WriteConn, require_hq
 from cloud_hub.db import table, upsert
 from cloud_hub.orders.tables import MethodSafetyStock, StoreProfile
@@ -109,6 +109,7 @@ def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: 
             index_elements=["store_id"], set_=values
         )
     )
+    directory.send(conn, now)  # every store's kiosk learns where this one is
     return body
 
 

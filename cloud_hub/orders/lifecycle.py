@@ -20,13 +20,14 @@ from sqlalchemy.engine import Connection
 
 from cloud_hub import alerts, notify
 from cloud_hub.db import table
-from cloud_hub.errors import Conflict, EventRefused, NotFound
-from cloud_hub.orders import refunds, routing, timeline
+from cloud_hub.errors import Conflict, EventRefused, HubError, NotFound
+from cloud_hub.orders import intake, refunds, routing, timeline
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.orders.tables import Allocation, OnlineOrder
 from cloud_hub.returns import index
 from storelink_contract.events import StoreEvent
 from storelink_contract.order_events import (
+    KioskOrderRequested,
     LockerDoorOpened,
     OrderAccepted,
     OrderCollected,
@@ -57,6 +58,7 @@ HANDLED = frozenset(
         PickupCodeReissued,
         LockerDoorOpened,
         StoreAlert,
+        KioskOrderRequested,
     )
 )
 
@@ -81,6 +83,9 @@ def apply(
             message=event.message,
             at=event.at,
         )
+        return
+    if isinstance(event, KioskOrderRequested):
+        _kiosk_order(conn, store_id, event, now, rules)
         return
     if isinstance(event, LockerDoorOpened):
         if event.order_id is not None and not _holds(conn, store_id, event.order_id):
@@ -137,7 +142,7 @@ def apply(
                 detail=f"{event.type} from {store_id} for a withdrawn allocation",
             )
         case _:
-            _progress(conn, allocation, order, event, seq, now)
+            _progress(conn, allocation, order, event, seq, now, rules)
 
 
 def _allocation(conn: Connection, store_id: str, event: Any) -> Any:
@@ -154,6 +159,20 @@ def _allocation(conn: Connection, store_id: str, event: Any) -> Any:
             f"{allocation.store_id} (order {allocation.order_id})"
         )
     return allocation
+
+
+def _kiosk_order(
+    conn: Connection, store_id: str, event: KioskOrderRequested, now: datetime, rules: OrderRules
+) -> None:
+    """Place an order a kiosk took offline (the same as its online call would have)."""
+    channel = f"kiosk@{store_id}"
+    try:
+        with conn.begin_nested():
+            order_id, created = intake.place(conn, channel, event.request, now)
+            if created:
+                routing.route(conn, order_id, now, rules)
+    except HubError as exc:
+        raise EventRefused(f"kiosk order {event.request.client_order_id}: {exc}") from exc
 
 
 def _holds(conn: Connection, store_id: str, order_id: str) -> bool:
@@ -192,15 +211,26 @@ def _accepted(
         )
         return
     _decide(conn, allocation, "accepted", "", now)
-    timeline.advance(
-        conn,
-        order.order_id,
-        "accepted",
-        now,
-        store_id=store_id,
-        detail=f"accepted by {store_id}; stock reserved until "
-        f"{event.reserved_until:%Y-%m-%d %H:%M} UTC",
-    )
+    if order.status == "in_transit":
+        # The customer's store for a ship-to-store order: it expects the parcel.
+        timeline.add(
+            conn,
+            order.order_id,
+            "expected",
+            now,
+            store_id=store_id,
+            detail=f"{store_id} will hold it for collection",
+        )
+    else:
+        timeline.advance(
+            conn,
+            order.order_id,
+            "accepted",
+            now,
+            store_id=store_id,
+            detail=f"accepted by {store_id}; stock reserved until "
+            f"{event.reserved_until:%Y-%m-%d %H:%M} UTC",
+        )
     # The code travels in the notification's secret, never in its stored text.
     how = (
         "We will let you know when it is ready. To collect it, use the pickup code and "
@@ -247,11 +277,27 @@ def _rejected(
 
 
 def _progress(
-    conn: Connection, allocation: Any, order: Any, event: StoreEvent, seq: int, now: datetime
+    conn: Connection,
+    allocation: Any,
+    order: Any,
+    event: StoreEvent,
+    seq: int,
+    now: datetime,
+    rules: OrderRules,
 ) -> None:
     store_id = allocation.store_id
     order_id = order.order_id
     match event:
+        case OrderProgressed(status="shipped") if order.method == "ship_to_store":
+            timeline.advance(
+                conn,
+                order_id,
+                "in_transit",
+                now,
+                store_id=store_id,
+                detail=f"shipped to {order.requested_store_id} ({event.tracking or 'in the van'})",
+            )
+            routing.allocate_inbound(conn, order, store_id, now, rules)
         case OrderProgressed(status="shipped"):
             timeline.advance(
                 conn,

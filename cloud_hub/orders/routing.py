@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -31,6 +31,7 @@ from cloud_hub.db import SafetyStock, Store, StoreStock, table
 from cloud_hub.orders import refunds, timeline
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.orders.tables import (
+    ACTIVE_STATUSES,
     Allocation,
     MethodSafetyStock,
     OnlineOrder,
@@ -49,10 +50,9 @@ _SS = table(SafetyStock)
 _MSS = table(MethodSafetyStock)
 _SP = table(StoreProfile)
 
-#: Orders that hold stock at their store (promised, not yet handed over).
-ACTIVE = ("allocated", "accepted", "picking", "packed", "ready")
+ACTIVE = ACTIVE_STATUSES
 DEFAULT_CAPACITY = 100
-ALL_METHODS = "store_pickup,locker_pickup,curbside,ship_from_store"
+ALL_METHODS = "store_pickup,locker_pickup,curbside,ship_from_store,ship_to_store"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +176,12 @@ def candidates(
     atp = available_to_promise(conn, list(wanted), method, exclude_order=str(order.order_id))
     origin = _origin(conn, order)
     out = []
+    ships_to = order.requested_store_id if method == "ship_to_store" else None
     for store_id, online, lat, lon, capacity, methods in stores:
         if store_id in tried or method not in str(methods).split(","):
             continue
+        if store_id == ships_to:
+            continue  # ship-to-store brings it from another store
         if open_orders.get(store_id, 0) >= capacity:
             continue
         have = atp.get(store_id, {})
@@ -190,7 +193,7 @@ def candidates(
         out.append(
             Candidate(
                 store_id=store_id,
-                requested=store_id == order.requested_store_id,
+                requested=store_id == order.requested_store_id and ships_to is None,
                 online=bool(online),
                 distance_km=distance,
                 spare=min(have.get(sku, 0) - q for sku, q in wanted.items()),
@@ -316,6 +319,56 @@ def _unfulfillable(conn: Connection, order: Any, tried: set[str], now: datetime)
     )
 
 
+def allocate_inbound(
+    conn: Connection, order: Any, from_store: str, now: datetime, rules: OrderRules
+) -> str:
+    """A ship-to-store parcel left ``from_store``: the customer's store expects it, holds it
+    and issues the pickup code. Returns the new allocation id."""
+    pickup_store = str(order.requested_store_id)
+    attempt = int(order.attempts) + 1
+    allocation_id = f"{order.order_id}-{attempt}"
+    # Generous: the store only has to confirm it expects the parcel; routing never moves
+    # a parcel already on its way (``sweep`` alerts instead).
+    respond_by = now + max(rules.allocation_timeout, timedelta(hours=24))
+    conn.execute(
+        insert(_A).values(
+            allocation_id=allocation_id,
+            order_id=order.order_id,
+            store_id=pickup_store,
+            attempt=attempt,
+            status="pending",
+            respond_by=respond_by,
+            created_at=now,
+        )
+    )
+    lines = tuple(
+        OrderLineItem(sku=sku, quantity=quantity, name=name)
+        for sku, quantity, name in conn.execute(
+            select(_L.c.sku, _L.c.quantity, _L.c.name)
+            .where(_L.c.order_id == order.order_id)
+            .order_by(_L.c.line_no)
+        )
+    )
+    command = OrderAllocation(
+        at=now,
+        order_id=order.order_id,
+        allocation_id=allocation_id,
+        method="store_pickup",
+        lines=lines,
+        customer_name=order.customer_name,
+        respond_by=respond_by,
+        inbound_from=from_store,
+        seal_to=rules.seal_to,
+    )
+    commands.enqueue(conn, [pickup_store], command, now)
+    conn.execute(
+        update(_O)
+        .where(_O.c.order_id == order.order_id)
+        .values(store_id=pickup_store, allocation_id=allocation_id, attempts=attempt)
+    )
+    return allocation_id
+
+
 # -- taking an order back ---------------------------------------------------------------------
 
 
@@ -362,6 +415,21 @@ def sweep(conn: Connection, now: datetime, rules: OrderRules, limit: int = 100) 
             .values(status="timed_out", decided_at=now)
         )
         if not claimed.rowcount:
+            continue
+        status = conn.execute(
+            select(_O.c.status).where(_O.c.order_id == allocation.order_id)
+        ).scalar_one()
+        if status == "in_transit":  # the parcel is on its way: nothing to re-route
+            alerts.record(
+                conn,
+                ref=f"order:{allocation.order_id}:inbound-unconfirmed",
+                kind="transfer_unconfirmed",
+                store_id=allocation.store_id,
+                subject=allocation.order_id,
+                message=f"{allocation.store_id} has not confirmed the parcel of order "
+                f"{allocation.order_id} coming to it",
+                at=now,
+            )
             continue
         reason = f"{allocation.store_id} did not answer by {allocation.respond_by:%H:%M:%S} UTC"
         withdraw(conn, allocation, "timed_out", reason, now)

@@ -9,8 +9,9 @@ customer has been sent them; then the column is emptied.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint, func, select
 from sqlmodel import Field, SQLModel
 
 from cloud_hub.db import utc_field
@@ -163,7 +164,9 @@ class StoreProfile(SQLModel, table=True):
     #: Open online orders (allocated to ready) the store takes at once.
     order_capacity: int = 100
     #: Comma-separated fulfilment methods the store offers.
-    methods: str = Field(default="store_pickup,locker_pickup,curbside,ship_from_store")
+    methods: str = Field(
+        default="store_pickup,locker_pickup,curbside,ship_from_store,ship_to_store"
+    )
     updated_at: datetime = utc_field()
 
 
@@ -197,6 +200,22 @@ class Alert(SQLModel, table=True):
     at: datetime = utc_field(index=True)
     acknowledged_at: datetime | None = utc_field(nullable=True)
     acknowledged_by: str | None = Field(default=None, max_length=64)
+
+
+#: Orders that hold stock at their store: promised, and not yet handed over or shipped.
+ACTIVE_STATUSES = ("allocated", "accepted", "picking", "packed", "ready")
+
+
+def committed_units() -> Any:
+    """(store_id, sku, committed): units open orders hold at each store, as a subquery."""
+    orders, lines = OnlineOrder.__table__, OrderLine.__table__  # type: ignore[attr-defined]
+    return (
+        select(orders.c.store_id, lines.c.sku, func.sum(lines.c.quantity).label("committed"))
+        .join(lines, lines.c.order_id == orders.c.order_id)
+        .where(orders.c.status.in_(ACTIVE_STATUSES), orders.c.store_id.is_not(None))
+        .group_by(orders.c.store_id, lines.c.sku)
+        .subquery()
+    )
 
 
 ORDER_TABLES: tuple[type[SQLModel], ...] = (

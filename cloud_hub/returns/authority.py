@@ -36,6 +36,7 @@ from storelink_contract.payments import RefundPart, Tender, split
 from storelink_contract.returns import (
     Purchase,
     ReturnAuthorize,
+    ReturnedLine,
     ReturnLineAsk,
     ReturnRecorded,
     judge,
@@ -71,16 +72,37 @@ def authorize(
             authorized=earlier.status != "lapsed",
             reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
             authorization_id=earlier.authorization_id,
+            lines=tuple(ReturnedLine.model_validate(x) for x in json.loads(earlier.lines)),
             refunds=tuple(RefundPart.model_validate(r) for r in json.loads(earlier.refunds)),
             total_cents=earlier.total_cents,
         )
     found = lookup.purchase(conn, ask.purchase_id)
     if found is None:
-        return Authorization(authorized=False, reason=f"no purchase {ask.purchase_id} at the hub")
+        return Authorization(
+            authorized=False,
+            reason=f"no purchase {ask.purchase_id} at the hub",
+            unknown_purchase=True,
+        )
     judgement = judge(policy.current(conn), found, ask.lines, now)
-    problems = judgement.problems(overridden=ask.override_by is not None)
-    if problems:
-        return Authorization(authorized=False, reason="; ".join(problems))
+    if judgement.refused:
+        return Authorization(authorized=False, reason="; ".join(judgement.refused))
+    if judgement.needs_override and ask.override_by is None:
+        return Authorization(
+            authorized=False,
+            reason="; ".join(judgement.needs_override),
+            needs_override=tuple(judgement.needs_override),
+        )
+    returned = [
+        ReturnedLine(
+            sku=j.sku,
+            quantity=j.quantity,
+            condition=j.condition,
+            disposition=j.disposition or "damaged",
+            purchase_line_no=j.line_no,
+            refund_cents=j.refund_cents,
+        )
+        for j in judgement.lines
+    ]
     try:
         with conn.begin_nested():
             _take(conn, found.purchase_id, ask.lines)
@@ -93,7 +115,7 @@ def authorize(
                     store_id=store_id,
                     purchase_id=found.purchase_id,
                     status="authorized",
-                    lines=json.dumps([a.model_dump() for a in ask.lines]),
+                    lines=json.dumps([line.model_dump() for line in returned]),
                     refunds=json.dumps([r.model_dump() for r in refunds]),
                     total_cents=judgement.total_cents,
                     created_at=now,
@@ -104,6 +126,7 @@ def authorize(
     return Authorization(
         authorized=True,
         authorization_id=authorization_id,
+        lines=tuple(returned),
         refunds=tuple(refunds),
         total_cents=judgement.total_cents,
     )
@@ -236,7 +259,7 @@ def _complete(conn: Connection, store_id: str, event: ReturnRecorded, flags: lis
         return
     if auth.status == "lapsed":
         # The till finished after all: take the units again, if they are still there.
-        asks = [ReturnLineAsk.model_validate(a) for a in json.loads(auth.lines)]
+        asks = _asks_of(auth.lines)
         try:
             with conn.begin_nested():
                 _take(conn, auth.purchase_id, asks)
@@ -290,6 +313,15 @@ def _asks_for(found: Purchase, event: ReturnRecorded) -> list[ReturnLineAsk]:
     return asks
 
 
+def _asks_of(lines_json: str) -> list[ReturnLineAsk]:
+    return [
+        ReturnLineAsk(
+            line_no=line.purchase_line_no or 0, quantity=line.quantity, condition=line.condition
+        )
+        for line in (ReturnedLine.model_validate(x) for x in json.loads(lines_json))
+    ]
+
+
 def _order_of(purchase_id: str | None) -> str | None:
     if purchase_id is not None and purchase_id.startswith("order:"):
         return purchase_id.removeprefix("order:")
@@ -309,11 +341,11 @@ def lapse(conn: Connection, now: datetime) -> int:
         )
         if not claimed.rowcount:
             continue
-        for ask in json.loads(auth.lines):
+        for ask in _asks_of(auth.lines):
             conn.execute(
                 update(_PL)
-                .where(_PL.c.purchase_id == auth.purchase_id, _PL.c.line_no == ask["line_no"])
-                .values(returned=_PL.c.returned - ask["quantity"])
+                .where(_PL.c.purchase_id == auth.purchase_id, _PL.c.line_no == ask.line_no)
+                .values(returned=_PL.c.returned - ask.quantity)
             )
         for part in json.loads(auth.refunds):
             if part["tender_no"] is not None:

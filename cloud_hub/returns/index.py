@@ -19,6 +19,7 @@ from cloud_hub.db import Product, bind_datetime, executemany, table
 from cloud_hub.orders.tables import OnlineOrder, OrderLine, OrderTender
 from cloud_hub.returns.tables import Purchase, PurchaseLine, PurchaseTender
 from storelink_contract.events import SaleRecorded
+from storelink_contract.returns import order_purchase_id, sale_purchase_id
 
 _P = table(Purchase)
 _PL = table(PurchaseLine)
@@ -29,14 +30,6 @@ _OL = table(OrderLine)
 _OT = table(OrderTender)
 
 _NOTHING = "ON CONFLICT DO NOTHING"
-
-
-def sale_purchase_id(store_id: str, sale_id: str) -> str:
-    return f"sale:{store_id}:{sale_id}"
-
-
-def order_purchase_id(order_id: str) -> str:
-    return f"order:{order_id}"
 
 
 def add_sales(conn: Connection, store_id: str, sales: Sequence[SaleRecorded]) -> None:

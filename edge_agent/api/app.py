@@ -10,13 +10,22 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from edge_agent import __version__
-from edge_agent.api import devices, lockers, movements, orders, sales, stock
+from edge_agent.api import devices, kiosk, lockers, movements, orders, returns, sales, stock
 from edge_agent.api import status as status_routes
 from edge_agent.device_actions import CountNotPossible, UnknownZone
 from edge_agent.doors import DoorBusy
-from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
+from edge_agent.errors import (
+    HubRefused,
+    HubUnreachable,
+    IdempotencyConflict,
+    StoreError,
+    UnknownProduct,
+)
 from edge_agent.fulfilment import UnknownOrder, WrongOrderState
+from edge_agent.kiosk import KioskOrderRefused, NotAvailable
 from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
+from edge_agent.returns import NeedsOverride, OverrideNotAllowed, ReturnRefused
+from edge_agent.sales import TendersDoNotAddUp
 from edge_agent.service import StoreAgent
 from storelink_contract.envelope import describe_validation_error
 
@@ -32,6 +41,14 @@ _STATUS_OF: dict[type[StoreError], int] = {
     NotHere: status.HTTP_409_CONFLICT,
     DoorBusy: status.HTTP_409_CONFLICT,
     DoorProblem: status.HTTP_503_SERVICE_UNAVAILABLE,
+    ReturnRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    NeedsOverride: status.HTTP_409_CONFLICT,
+    OverrideNotAllowed: status.HTTP_403_FORBIDDEN,
+    TendersDoNotAddUp: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    NotAvailable: status.HTTP_409_CONFLICT,
+    KioskOrderRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    HubUnreachable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    HubRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 
@@ -60,6 +77,8 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
         movements.router,
         orders.router,
         lockers.router,
+        returns.router,
+        kiosk.router,
         stock.router,
         devices.router,
         status_routes.router,

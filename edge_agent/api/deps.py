@@ -75,5 +75,6 @@ def allow(*roles: Role) -> Callable[..., Coroutine[Any, Any, Caller]]:
 TillCaller = Annotated[Caller, Depends(allow(Role.POS, Role.MANAGER))]
 StaffCaller = Annotated[Caller, Depends(allow(Role.STAFF, Role.MANAGER))]
 ManagerCaller = Annotated[Caller, Depends(allow(Role.MANAGER))]
+KioskCaller = Annotated[Caller, Depends(allow(Role.KIOSK, Role.STAFF, Role.MANAGER))]
 LockerCaller = Annotated[Caller, Depends(allow(Role.LOCKER, Role.KIOSK, Role.STAFF, Role.MANAGER))]
 AnyCaller = Annotated[Caller, Depends(allow(*Role))]

@@ -131,6 +131,14 @@ def new_load_code(order_id: OrderPath, caller: StaffCaller) -> PackResult:
         return picking.new_load_code(conn, agent.policy, order_id, utcnow())
 
 
+@router.post("/orders/{order_id}/receive")
+def receive_transfer(order_id: OrderPath, caller: StaffCaller) -> StoreOrder:
+    """A ship-to-store parcel arrived from another store: on the shelf, the customer told."""
+    agent = caller.agent
+    with agent.db.write() as conn:
+        return picking.receive_transfer(conn, agent.policy, order_id, utcnow())
+
+
 @router.post("/orders/{order_id}/ship")
 def ship(order_id: OrderPath, body: ShipBody, caller: StaffCaller) -> StoreOrder:
     with caller.agent.db.write() as conn:

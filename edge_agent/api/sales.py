@@ -23,7 +23,9 @@ def post_sale(body: SaleRequest, caller: TillCaller, response: Response) -> Sale
     answers kiosk lookups.
     """
     with caller.agent.db.write() as conn:
-        result = record_sale(conn, body, caller.device.device_id, utcnow())
+        result = record_sale(
+            conn, body, caller.device.device_id, utcnow(), caller.agent.settings.store_id
+        )
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return result
