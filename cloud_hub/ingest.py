@@ -393,6 +393,7 @@ def _apply(
     )
     out = _Applied(applied=len(parsed), last_at=parsed[-1][2].at)
     sums: dict[str, int] = {}
+    sales: list[SaleRecorded] = []  # indexed as purchases in bulk, before anything reads them
     for seq, _item, event in parsed:
         if isinstance(event, StockSnapshot):
             _add_deltas(conn, store_id, sums, now, out.changed)
@@ -400,19 +401,23 @@ def _apply(
             continue
         for d in event.deltas:
             sums[d.sku] = sums.get(d.sku, 0) + d.delta
-        if event.type in lifecycle.HANDLED:
+        if isinstance(event, SaleRecorded):
+            sales.append(event)
+        elif event.type in lifecycle.HANDLED:
             # Orders route on the hub's stock view: bring it up to this event first.
             _add_deltas(conn, store_id, sums, now, out.changed)
             lifecycle.apply(conn, store_id, seq, event, now, rules)
         elif isinstance(event, ReturnRecorded):
+            index.add_sales(conn, store_id, sales)  # a return may be of a sale just before it
+            sales.clear()
             authority.verify(conn, store_id, event, now)
-        if isinstance(event, StockDigest):
+        elif isinstance(event, StockDigest):
             _add_deltas(conn, store_id, sums, now, out.changed)
             mismatch = _check_digest(conn, store_id, seq, event)
             if mismatch is not None:
                 out.resync_reason = mismatch
     _add_deltas(conn, store_id, sums, now, out.changed)
-    index.add_sales(conn, store_id, [e for _s, _i, e in parsed if isinstance(e, SaleRecorded)])
+    index.add_sales(conn, store_id, sales)
     return out
 
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from cloud_hub import alerts
 from cloud_hub.db import table, upsert
@@ -64,18 +65,9 @@ def authorize(
     conn: Connection, store_id: str, ask: ReturnAuthorize, now: datetime
 ) -> Authorization:
     """Check the policy and take the units, or say why not. A retry returns the same answer."""
-    earlier = conn.execute(
-        select(_RA).where(_RA.c.return_id == ask.return_id, _RA.c.store_id == store_id)
-    ).first()
+    earlier = _earlier(conn, store_id, ask.return_id)
     if earlier is not None:
-        return Authorization(
-            authorized=earlier.status != "lapsed",
-            reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
-            authorization_id=earlier.authorization_id,
-            lines=tuple(ReturnedLine.model_validate(x) for x in json.loads(earlier.lines)),
-            refunds=tuple(RefundPart.model_validate(r) for r in json.loads(earlier.refunds)),
-            total_cents=earlier.total_cents,
-        )
+        return earlier
     found = lookup.purchase(conn, ask.purchase_id)
     if found is None:
         return Authorization(
@@ -123,12 +115,36 @@ def authorize(
             )
     except _Taken as exc:
         return Authorization(authorized=False, reason=str(exc))
+    except IntegrityError:
+        # A retry that raced the first request (PostgreSQL): the first one's authorization
+        # is committed now, and this one's units went back with the savepoint.
+        earlier = _earlier(conn, store_id, ask.return_id)
+        if earlier is None:
+            raise
+        return earlier
     return Authorization(
         authorized=True,
         authorization_id=authorization_id,
         lines=tuple(returned),
         refunds=tuple(refunds),
         total_cents=judgement.total_cents,
+    )
+
+
+def _earlier(conn: Connection, store_id: str, return_id: str) -> Authorization | None:
+    """The answer already given to this store for this return id, if any."""
+    earlier = conn.execute(
+        select(_RA).where(_RA.c.return_id == return_id, _RA.c.store_id == store_id)
+    ).first()
+    if earlier is None:
+        return None
+    return Authorization(
+        authorized=earlier.status != "lapsed",
+        reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
+        authorization_id=earlier.authorization_id,
+        lines=tuple(ReturnedLine.model_validate(x) for x in json.loads(earlier.lines)),
+        refunds=tuple(RefundPart.model_validate(r) for r in json.loads(earlier.refunds)),
+        total_cents=earlier.total_cents,
     )
 
 
@@ -258,13 +274,24 @@ def _complete(conn: Connection, store_id: str, event: ReturnRecorded, flags: lis
         flags.append(f"authorization {event.authorization_id} is not the hub's")
         return
     if auth.status == "lapsed":
-        # The till finished after all: take the units again, if they are still there.
+        # The till finished after all: take the units (and the refunds) again, if they are
+        # still there.
         asks = _asks_of(auth.lines)
         try:
             with conn.begin_nested():
                 _take(conn, auth.purchase_id, asks)
         except _Taken as exc:
             flags.append(f"returned twice: {exc}")
+        for part in json.loads(auth.refunds):
+            if part["tender_no"] is not None:
+                conn.execute(
+                    update(_PT)
+                    .where(
+                        _PT.c.purchase_id == auth.purchase_id,
+                        _PT.c.tender_no == part["tender_no"],
+                    )
+                    .values(refunded_cents=_PT.c.refunded_cents + part["amount_cents"])
+                )
     conn.execute(
         update(_RA)
         .where(_RA.c.authorization_id == auth.authorization_id)
@@ -333,6 +360,7 @@ def lapse(conn: Connection, now: datetime) -> int:
     stale = conn.execute(
         select(_RA).where(_RA.c.status == "authorized", _RA.c.created_at < now - AUTHORIZATION_TTL)
     ).all()
+    lapsed = 0
     for auth in stale:
         claimed = conn.execute(
             update(_RA)
@@ -340,7 +368,8 @@ def lapse(conn: Connection, now: datetime) -> int:
             .values(status="lapsed")
         )
         if not claimed.rowcount:
-            continue
+            continue  # another hub process lapsed it
+        lapsed += 1
         for ask in _asks_of(auth.lines):
             conn.execute(
                 update(_PL)
@@ -361,4 +390,4 @@ def lapse(conn: Connection, now: datetime) -> int:
             auth.return_id,
             auth.store_id,
         )
-    return len(stale)
+    return lapsed

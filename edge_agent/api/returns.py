@@ -13,10 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from edge_agent.api.deps import TillCaller
-from edge_agent.returns import LookupResult, ReturnRequest, ReturnResult
+from edge_agent.api.deps import AnyCaller, TillCaller
+from edge_agent.returns import LookupResult, ReturnRequest, ReturnResult, current_policy
 from storelink_contract.common import utcnow
-from storelink_contract.returns import LookupBy
+from storelink_contract.returns import LookupBy, ReturnPolicy
 
 router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
@@ -30,6 +30,12 @@ def find_purchases(
     """Purchases to return against, by receipt barcode, order number, loyalty id or card
     (processor token or keyed hash). Tenders show only the last four digits."""
     return caller.agent.returns.lookup(by, value)
+
+
+@router.get("/policy")
+def return_policy(caller: AnyCaller) -> ReturnPolicy:
+    """The return policy this store applies (HQ's latest; the default until HQ sets one)."""
+    return current_policy(caller.agent.db.read())
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -20,6 +20,7 @@ from storelink_demo.processes import AGENT_ARGV, HUB_ARGV, ManagedService, servi
 
 HUB_TOKEN = "hq-test-token-0123456789"
 TILL_TOKEN = "till-test-token-0123456789"
+TILL2_TOKEN = "till2-test-token-0123456789"
 KIOSK_TOKEN = "kiosk-test-token-0123456789"
 STAFF_TOKEN = "staff-test-token-0123456789"
 MANAGER_TOKEN = "manager-test-token-0123456789"
@@ -108,12 +109,14 @@ class Chain:
         self.services.append(hub)
         return hub.start()
 
-    def start_store(self, store_id: str, **settings: str) -> Service:
+    def start_store(self, store_id: str, broker_url: str | None = None, **settings: str) -> Service:
+        """Start a store agent; ``broker_url`` reaches the broker another way (a proxy)."""
         user, password = self.broker.credentials(store_id)
         tokens = ",".join(
             f"{device}:{role}:{token}"
             for device, role, token in (
                 ("till-1", "pos", TILL_TOKEN),
+                ("till-2", "pos", TILL2_TOKEN),
                 ("kiosk-1", "kiosk", KIOSK_TOKEN),
                 ("staff-1", "staff", STAFF_TOKEN),
                 ("manager-1", "manager", MANAGER_TOKEN),
@@ -124,7 +127,7 @@ class Chain:
             "STORELINK_AGENT_",
             store_id=store_id,
             data_dir=str(self.workdir / "stores"),
-            broker_url=self.broker.url,
+            broker_url=broker_url or self.broker.url,
             broker_username=user,
             broker_password=password,
             mqtt_protocol=self.broker.protocol,
