@@ -24,7 +24,7 @@ from edge_agent.errors import (
 from edge_agent.fulfilment import UnknownOrder, WrongOrderState
 from edge_agent.kiosk import KioskOrderRefused, NotAvailable
 from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
-from edge_agent.returns import NeedsOverride, OverrideNotAllowed, ReturnRefused
+from edge_agent.return_requests import NeedsOverride, OverrideNotAllowed, ReturnRefused
 from edge_agent.sales import TendersDoNotAddUp
 from edge_agent.service import StoreAgent
 from storelink_contract.envelope import describe_validation_error

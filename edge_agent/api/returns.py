@@ -14,7 +14,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from edge_agent.api.deps import AnyCaller, TillCaller
-from edge_agent.returns import LookupResult, ReturnRequest, ReturnResult, current_policy
+from edge_agent.return_requests import LookupResult, ReturnRequest, ReturnResult
+from edge_agent.returns import current_policy
 from storelink_contract.common import utcnow
 from storelink_contract.returns import LookupBy, ReturnPolicy
 

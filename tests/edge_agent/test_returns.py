@@ -15,7 +15,12 @@ from cloud_hub import alerts as hub_alerts
 from cloud_hub.db import table
 from cloud_hub.returns.tables import PurchaseLine
 from edge_agent.errors import IdempotencyConflict
-from edge_agent.returns import NeedsOverride, OverrideNotAllowed, ReturnRefused, ReturnRequest
+from edge_agent.return_requests import (
+    NeedsOverride,
+    OverrideNotAllowed,
+    ReturnRefused,
+    ReturnRequest,
+)
 from tests.edge_agent.returns_helpers import (
     CARD,
     GIFT,
