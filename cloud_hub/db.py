@@ -264,6 +264,7 @@ def create_schema(engine: Engine) -> None:
     """Create missing tables (the hub's tables only)."""
     from cloud_hub.orders.tables import ORDER_TABLES  # they import this module
     from cloud_hub.returns.tables import RETURN_TABLES
+    from cloud_hub.users import USER_TABLES
 
     models: tuple[type[SQLModel], ...] = (
         Store,
@@ -276,6 +277,7 @@ def create_schema(engine: Engine) -> None:
         Quarantine,
         *ORDER_TABLES,
         *RETURN_TABLES,
+        *USER_TABLES,
     )
     tables = [table(m) for m in models]
     SQLModel.metadata.create_all(engine, tables=tables)

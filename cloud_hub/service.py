@@ -14,7 +14,7 @@ from datetime import UTC
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from cloud_hub import notify
+from cloud_hub import notify, users
 from cloud_hub.db import create_schema, make_engine
 from cloud_hub.fanout import FanOut
 from cloud_hub.inbound import Inbound
@@ -58,6 +58,13 @@ class HubService:
 
     def start(self) -> None:
         create_schema(self.engine)
+        if self.settings.bootstrap_users.get_secret_value():
+            with self.engine.begin() as conn:
+                now = utcnow()
+                for name, role, password in users.parse_bootstrap(
+                    self.settings.bootstrap_users.get_secret_value()
+                ):
+                    users.add_user(conn, name, role, password, now)
         if self.link is not None:
             self.link.start()
         if self._scheduler is not None:

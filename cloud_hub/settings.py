@@ -61,6 +61,13 @@ class HubSettings(BaseSettings):
     #: ``python -c "from storelink_contract.sealing import new_private_key as k; print(k())"``.
     seal_key: SecretStr = SecretStr(DEV_SEAL_KEY)
 
+    # -- the HQ dashboard ----------------------------------------------------------------------
+    #: HQ users "name:viewer|operator:password,..." created at start (development and the
+    #: demo); production adds users with ``storelink-hub user add``.
+    bootstrap_users: SecretStr = SecretStr("")
+    #: A dashboard sign-in lasts this long.
+    session_ttl_s: float = Field(default=12 * 3600, gt=0)
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> HubSettings:
         token = self.api_token.get_secret_value()
@@ -72,6 +79,10 @@ class HubSettings(BaseSettings):
                 "before running with STORELINK_HUB_ENVIRONMENT=production"
             )
         if self.environment != "development":
+            if self.bootstrap_users.get_secret_value():
+                raise ValueError(
+                    "bootstrap users are for development; use 'storelink-hub user add'"
+                )
             if self.seal_key.get_secret_value() == DEV_SEAL_KEY:
                 raise ValueError("STORELINK_HUB_SEAL_KEY is the development key; make a new one")
             if self.notifier == "log":

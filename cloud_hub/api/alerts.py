@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 
 from cloud_hub import alerts
 from cloud_hub.alerts import AlertOut
-from cloud_hub.api.deps import HQUser, Now, ReadConn, WriteConn, require_hq
+from cloud_hub.api.deps import Now, Operator, ReadConn, WriteConn, require_hq
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], dependencies=[Depends(require_hq)])
 
@@ -26,7 +26,7 @@ def list_alerts(
 
 @router.post("/{alert_id}/acknowledge", status_code=status.HTTP_204_NO_CONTENT)
 def acknowledge(
-    alert_id: Annotated[int, Path(ge=1)], user: HQUser, conn: WriteConn, now: Now
+    alert_id: Annotated[int, Path(ge=1)], user: Operator, conn: WriteConn, now: Now
 ) -> None:
-    if not alerts.acknowledge(conn, alert_id, user, now):
+    if not alerts.acknowledge(conn, alert_id, user.name, now):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open alert {alert_id}")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from cloud_hub import catalog, fleet
-from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq
+from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq, require_operator
 from cloud_hub.schemas import CommandsEnqueued, ProductOut
 from storelink_contract.common import Product, StoreId
 
@@ -24,7 +24,7 @@ class CatalogPush(BaseModel):
     store_ids: list[StoreId] | None = None
 
 
-@router.put("")
+@router.put("", dependencies=[Depends(require_operator)])
 def put_catalog(
     body: Annotated[CatalogPush | list[Product], Body()], conn: WriteConn, now: Now
 ) -> CommandsEnqueued:

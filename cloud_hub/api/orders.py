@@ -13,7 +13,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from cloud_hub import notify
-from cloud_hub.api.deps import ChannelOrHQ, Now, ReadConn, ServiceDep, WriteConn, require_hq
+from cloud_hub.api.deps import (
+    ChannelOrHQ,
+    ChannelOrOperator,
+    Now,
+    ReadConn,
+    ServiceDep,
+    WriteConn,
+    require_hq,
+)
 from cloud_hub.orders import intake, lifecycle, routing, views
 from cloud_hub.orders.views import OrderOut, OrderSummary
 from storelink_contract.order_requests import OrderRequest
@@ -33,7 +41,7 @@ OrderPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 )
 def place_order(
     body: OrderRequest,
-    caller: ChannelOrHQ,
+    caller: ChannelOrOperator,
     conn: WriteConn,
     service: ServiceDep,
     now: Now,
@@ -69,7 +77,9 @@ def get_order(order_id: OrderPath, caller: ChannelOrHQ, conn: ReadConn) -> Order
 
 
 @router.post("/{order_id}/cancel")
-def cancel_order(order_id: OrderPath, caller: ChannelOrHQ, conn: WriteConn, now: Now) -> OrderOut:
+def cancel_order(
+    order_id: OrderPath, caller: ChannelOrOperator, conn: WriteConn, now: Now
+) -> OrderOut:
     """Cancel before collection: the store releases the stock, the customer is refunded."""
     views.order(conn, order_id, caller.channel)  # 404 for another channel's order
     lifecycle.cancel(conn, order_id, caller.name, now)

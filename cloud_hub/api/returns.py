@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq
+from cloud_hub.api.deps import Now, ReadConn, WriteConn, require_hq, require_operator
 from cloud_hub.db import table
 from cloud_hub.returns import lookup, policy
 from cloud_hub.returns.tables import PurchaseReturn
@@ -42,7 +42,7 @@ def get_policy(conn: ReadConn) -> ReturnPolicy:
     return policy.current(conn)
 
 
-@router.put("/return-policy")
+@router.put("/return-policy", dependencies=[Depends(require_operator)])
 def put_policy(body: ReturnPolicy, conn: WriteConn, now: Now) -> CommandsEnqueued:
     """Replace the return policy; every store gets it (and applies it offline too)."""
     return CommandsEnqueued(

@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from cloud_hub import commands, directory, fleet, stock
-from cloud_hub.api.deps import Now, ReadConn, ServiceDep, WriteConn, require_hq
+from cloud_hub.api.deps import (
+    Now,
+    ReadConn,
+    ServiceDep,
+    WriteConn,
+    require_hq,
+    require_operator,
+)
 from cloud_hub.db import table, upsert
 from cloud_hub.orders.tables import MethodSafetyStock, StoreProfile
 from cloud_hub.schemas import CommandsEnqueued, StoreStatus, StoreStockView
@@ -82,7 +89,7 @@ def get_store_stock(store_id: StoreIdPath, conn: ReadConn) -> StoreStockView:
     return stock.store_view(conn, store_id)
 
 
-@router.put("/{store_id}/safety-stock")
+@router.put("/{store_id}/safety-stock", dependencies=[Depends(require_operator)])
 def put_safety_stock(
     store_id: StoreIdPath, body: SafetyStockBody, conn: WriteConn, service: ServiceDep, now: Now
 ) -> CommandsEnqueued:
@@ -97,7 +104,7 @@ def put_safety_stock(
     return CommandsEnqueued(command_type=command.type, seq_by_store=seqs)
 
 
-@router.put("/{store_id}/profile")
+@router.put("/{store_id}/profile", dependencies=[Depends(require_operator)])
 def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: Now) -> ProfileBody:
     """Set the store's location, capacity and fulfilment methods (registers a store that has
     not connected yet, so it can be set up before it opens)."""
@@ -113,7 +120,7 @@ def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: 
     return body
 
 
-@router.put("/{store_id}/fulfilment-safety-stock")
+@router.put("/{store_id}/fulfilment-safety-stock", dependencies=[Depends(require_operator)])
 def put_method_safety_stock(
     store_id: StoreIdPath, body: MethodSafetyBody, conn: WriteConn
 ) -> dict[str, int]:
@@ -130,7 +137,11 @@ def put_method_safety_stock(
     return {"levels": len(body.levels)}
 
 
-@router.post("/{store_id}/resync", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{store_id}/resync",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Depends(require_operator)],
+)
 def request_resync(
     store_id: StoreIdPath, conn: WriteConn, now: Now, body: ResyncBody | None = None
 ) -> CommandsEnqueued:

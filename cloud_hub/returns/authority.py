@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud_hub import alerts
 from cloud_hub.db import table, upsert
 from cloud_hub.orders.tables import Refund
-from cloud_hub.returns import lookup, policy
+from cloud_hub.returns import index, lookup, policy
 from cloud_hub.returns.tables import (
     PurchaseLine,
     PurchaseReturn,
@@ -78,6 +78,7 @@ def authorize(
     judgement = judge(policy.current(conn), found, ask.lines, now)
     if judgement.refused:
         return Authorization(authorized=False, reason="; ".join(judgement.refused))
+    index.materialize(conn, found.purchase_id)
     if judgement.needs_override and ask.override_by is None:
         return Authorization(
             authorized=False,
@@ -305,6 +306,7 @@ def _check_offline(conn: Connection, event: ReturnRecorded, flags: list[str]) ->
     if found is None:
         flags.append(f"no purchase {event.purchase_id} in the index")
         return
+    index.materialize(conn, found.purchase_id)
     asks = _asks_for(found, event)
     if not asks:
         flags.append("its lines match nothing on the purchase")

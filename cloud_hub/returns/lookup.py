@@ -6,6 +6,9 @@ what comes back shows the tenders by kind, amount and last four digits only.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
@@ -54,7 +57,7 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
     row = conn.execute(select(_P).where(_P.c.purchase_id == purchase_id)).first()
     if row is None:
         return None
-    lines = conn.execute(
+    rows = conn.execute(
         select(
             _PL.c.line_no,
             _PL.c.sku,
@@ -68,11 +71,14 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
         .where(_PL.c.purchase_id == purchase_id)
         .order_by(_PL.c.line_no)
     ).all()
-    tenders = conn.execute(
-        select(_PT.c.tender_no, _PT.c.kind, _PT.c.amount_cents, _PT.c.last4)
-        .where(_PT.c.purchase_id == purchase_id)
-        .order_by(_PT.c.tender_no)
-    ).all()
+    # Line rows exist once something was returned; until then the purchase's own copy speaks.
+    lines: list[tuple[Any, ...]] = [tuple(r) for r in rows] or [
+        (n, sku, name or _name(conn, sku), cat, q, 0, price)
+        for n, sku, name, cat, q, price in json.loads(row.lines_json)
+    ]
+    tenders = [
+        (n, kind, amount, last4) for n, kind, amount, _t, _h, last4 in json.loads(row.tenders_json)
+    ]
     return Purchase(
         purchase_id=row.purchase_id,
         channel=row.channel,
@@ -98,3 +104,8 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
             PurchaseTender(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in tenders
         ),
     )
+
+
+def _name(conn: Connection, sku: str) -> str:
+    found = conn.execute(select(_CAT.c.name).where(_CAT.c.sku == sku)).scalar_one_or_none()
+    return str(found) if found else sku

@@ -1,5 +1,11 @@
 """The purchase index and return tables.
 
+A purchase is one row (found by receipt, order number or loyalty id) carrying its lines and
+tenders as JSON; card tenders also get a ``PurchaseTender`` row at once (found by token). The
+``PurchaseLine`` rows and the remaining tender rows are written the first time something is
+returned against the purchase (``index.materialize``): every POS sale is indexed in the ingest
+hot path, and only a few percent ever come back.
+
 ``PurchaseLine.returned`` is the one number that says how much of a line has come back, from
 any store: a CHECK constraint keeps it between 0 and the quantity bought, and every return
 takes its units with a conditional UPDATE, so two returns of the last unit at once cannot both
@@ -24,13 +30,17 @@ class Purchase(SQLModel, table=True):
 
     purchase_id: str = Field(primary_key=True, max_length=100)
     channel: str = Field(max_length=48)
-    store_id: str | None = Field(default=None, max_length=32, index=True)
+    store_id: str | None = Field(default=None, max_length=32)
     order_id: str | None = Field(default=None, max_length=40, index=True)
     sale_id: str | None = Field(default=None, max_length=64)
     receipt_code: str | None = Field(default=None, max_length=100)
     loyalty_id: str | None = Field(default=None, max_length=64, index=True)
-    purchased_at: datetime = utc_field(index=True)
+    purchased_at: datetime = utc_field()
     total_cents: int = Field(sa_type=BigInteger)
+    #: [[line_no, sku, name, category, quantity, unit_price_cents], ...]
+    lines_json: str = Field(sa_type=Text)
+    #: [[tender_no, kind, amount_cents, processor_token, card_hash, last4], ...]
+    tenders_json: str = Field(sa_type=Text)
 
 
 class PurchaseLine(SQLModel, table=True):
