@@ -262,6 +262,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def create_schema(engine: Engine) -> None:
     """Create missing tables (the hub's tables only)."""
+    from cloud_hub.counts import COUNT_TABLES
     from cloud_hub.orders.tables import ORDER_TABLES  # they import this module
     from cloud_hub.returns.tables import RETURN_TABLES
     from cloud_hub.users import USER_TABLES
@@ -278,6 +279,7 @@ def create_schema(engine: Engine) -> None:
         *ORDER_TABLES,
         *RETURN_TABLES,
         *USER_TABLES,
+        *COUNT_TABLES,
     )
     tables = [table(m) for m in models]
     SQLModel.metadata.create_all(engine, tables=tables)

@@ -35,7 +35,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from cloud_hub import fleet, quarantine
+from cloud_hub import counts, fleet, quarantine
 from cloud_hub.db import Store, StoreEvent, StoreStock, bind_datetime, executemany, table, upsert
 from cloud_hub.errors import EventRefused
 from cloud_hub.orders import lifecycle
@@ -46,6 +46,7 @@ from storelink_contract.events import (
     STORE_EVENT,
     EventBatch,
     SaleRecorded,
+    StockAdjusted,
     StockDigest,
     StockSnapshot,
     stock_digest,
@@ -376,6 +377,7 @@ def _apply(
 ) -> _Applied:
     # The stored payload is the validated event re-serialised by pydantic (canonical, and
     # twice as fast as json.dumps of the raw item), without the secrets meant for customers.
+    ats = [bind_datetime(conn, event.at) for _seq, _item, event in parsed]
     executemany(
         conn,
         _E,
@@ -385,16 +387,17 @@ def _apply(
                 store_id,
                 seq,
                 event.type,
-                bind_datetime(conn, event.at),
+                at,
                 event.model_dump_json(exclude=SECRET_FIELDS.get(event.type)),
             )
-            for seq, _item, event in parsed
+            for (seq, _item, event), at in zip(parsed, ats, strict=True)
         ],
     )
     out = _Applied(applied=len(parsed), last_at=parsed[-1][2].at)
     sums: dict[str, int] = {}
-    sales: list[SaleRecorded] = []  # indexed as purchases in bulk, before anything reads them
-    for seq, _item, event in parsed:
+    # Sales are indexed as purchases in bulk, before anything in the batch reads them.
+    sales: list[tuple[int, SaleRecorded, object]] = []
+    for (seq, _item, event), at in zip(parsed, ats, strict=True):
         if isinstance(event, StockSnapshot):
             _add_deltas(conn, store_id, sums, now, out.changed)
             out.changed |= _replace_view(conn, store_id, event.on_hand, now)
@@ -402,7 +405,7 @@ def _apply(
         for d in event.deltas:
             sums[d.sku] = sums.get(d.sku, 0) + d.delta
         if isinstance(event, SaleRecorded):
-            sales.append(event)
+            sales.append((seq, event, at))
         elif event.type in lifecycle.HANDLED:
             # Orders route on the hub's stock view: bring it up to this event first.
             _add_deltas(conn, store_id, sums, now, out.changed)
@@ -411,6 +414,8 @@ def _apply(
             index.add_sales(conn, store_id, sales)  # a return may be of a sale just before it
             sales.clear()
             authority.verify(conn, store_id, event, now)
+        elif isinstance(event, StockAdjusted) and event.counted_skus is not None:
+            counts.record(conn, store_id, event)
         elif isinstance(event, StockDigest):
             _add_deltas(conn, store_id, sums, now, out.changed)
             mismatch = _check_digest(conn, store_id, seq, event)
@@ -485,3 +490,27 @@ def _check_digest(conn: Connection, store_id: str, seq: int, event: StockDigest)
         f"stock digest mismatch at event {seq}: store has {event.sku_count} skus "
         f"({event.digest[:12]}), hub has {count} ({digest[:12]})"
     )
+
+
+def replay_item(
+    conn: Connection,
+    store_id: str,
+    seq: int,
+    item: dict[str, object],
+    now: datetime,
+    rules: OrderRules,
+) -> set[str]:
+    """Apply one quarantined event, at its own sequence, after a fix (a hub upgrade that knows
+    a new event type, a catalog entry added): what it changes now is what it would have
+    changed then. ``EventRefused`` says why it still cannot be applied. Returns the skus whose
+    on-hand changed (for the fan-out)."""
+    try:
+        event = STORE_EVENT.validate_python(item)
+    except ValidationError as exc:
+        raise EventRefused(f"still not a valid event: {_invalid_reason(seq, item, exc)}") from exc
+    done = conn.execute(select(_E.c.seq).where(_E.c.store_id == store_id, _E.c.seq == seq)).first()
+    if done is not None:
+        raise EventRefused(f"event {seq} of {store_id} is applied already")
+    with conn.begin_nested():
+        applied = _apply(conn, store_id, [(seq, item, event)], now, rules)
+    return applied.changed

@@ -53,3 +53,8 @@ def listing(
     if store_id is not None:
         stmt = stmt.where(_Q.c.store_id == store_id)
     return [QuarantineEntry.model_validate(row._mapping) for row in conn.execute(stmt)]
+
+
+def entry(conn: Connection, entry_id: int) -> QuarantineEntry | None:
+    row = conn.execute(select(_Q).where(_Q.c.id == entry_id)).first()
+    return None if row is None else QuarantineEntry.model_validate(row._mapping)

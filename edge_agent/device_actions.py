@@ -169,7 +169,9 @@ class DeviceActions:
         present, _unknown = self.present_by_sku(None, heard_since=now - COUNT_WINDOW_S)
         scope = skus if skus is not None else sorted(present)
         counted = {sku: present.get(sku, 0) for sku in scope}
-        request = CountRequest(count_id=count_id, counted=counted, note="RFID count, all zones")
+        request = CountRequest(
+            count_id=count_id, counted=counted, note="RFID count, all zones", method="rfid"
+        )
         with self._db.write() as conn:
             return record_count_in_ledger(conn, request, utcnow())
 

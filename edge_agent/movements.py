@@ -65,6 +65,7 @@ class CountRequest(BaseModel):
     count_id: ExternalId
     counted: dict[Sku, int] = Field(description="Units found per sku (0 = none found)")
     note: str = Field(default="", max_length=500)
+    method: Literal["rfid", "manual"] = "manual"
 
 
 class MovementResult(BaseModel):
@@ -141,6 +142,9 @@ def record_count(conn: sqlite3.Connection, request: CountRequest, now: datetime)
             deltas=tuple(deltas),
             adjustment_id=request.count_id,
             note=request.note or f"cycle count of {len(request.counted)} skus",
+            counted_skus=len(request.counted),
+            counted_units=sum(max(0, q) for q in request.counted.values()),
+            count_method=request.method,
         ),
     )
     return _remember(

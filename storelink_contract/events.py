@@ -75,6 +75,11 @@ class StockAdjusted(EventBase):
     type: Literal["stock_adjusted"] = "stock_adjusted"
     adjustment_id: ExternalId
     note: str = Field(default="", max_length=500)
+    #: A cycle count: how many skus it covered, how many units it found, and by what means;
+    #: ``deltas`` are the skus it found off. HQ follows count accuracy per store from these.
+    counted_skus: int | None = Field(default=None, ge=0)
+    counted_units: int | None = Field(default=None, ge=0)
+    count_method: Literal["rfid", "manual"] | None = None
 
 
 class StockSnapshot(EventBase):

@@ -6,13 +6,13 @@ what comes back shows the tenders by kind, amount and last four digits only.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from cloud_hub.db import Product, table
+from cloud_hub.returns import index
 from cloud_hub.returns.tables import Purchase as PurchaseRow
 from cloud_hub.returns.tables import PurchaseLine as LineRow
 from cloud_hub.returns.tables import PurchaseTender as TenderRow
@@ -71,14 +71,14 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
         .where(_PL.c.purchase_id == purchase_id)
         .order_by(_PL.c.line_no)
     ).all()
-    # Line rows exist once something was returned; until then the purchase's own copy speaks.
+    found = index.contents(conn, purchase_id)
+    if found is None:
+        return None
+    # Line rows exist once something was returned; until then the sale or order speaks.
     lines: list[tuple[Any, ...]] = [tuple(r) for r in rows] or [
-        (n, sku, name or _name(conn, sku), cat, q, 0, price)
-        for n, sku, name, cat, q, price in json.loads(row.lines_json)
+        (n, sku, name, cat, q, 0, price) for n, sku, name, cat, q, price in found.lines
     ]
-    tenders = [
-        (n, kind, amount, last4) for n, kind, amount, _t, _h, last4 in json.loads(row.tenders_json)
-    ]
+    tenders = [(n, kind, amount, last4) for n, kind, amount, _t, _h, last4 in found.tenders]
     return Purchase(
         purchase_id=row.purchase_id,
         channel=row.channel,
@@ -104,8 +104,3 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
             PurchaseTender(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in tenders
         ),
     )
-
-
-def _name(conn: Connection, sku: str) -> str:
-    found = conn.execute(select(_CAT.c.name).where(_CAT.c.sku == sku)).scalar_one_or_none()
-    return str(found) if found else sku

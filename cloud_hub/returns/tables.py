@@ -1,10 +1,11 @@
 """The purchase index and return tables.
 
-A purchase is one row (found by receipt, order number or loyalty id) carrying its lines and
-tenders as JSON; card tenders also get a ``PurchaseTender`` row at once (found by token). The
-``PurchaseLine`` rows and the remaining tender rows are written the first time something is
-returned against the purchase (``index.materialize``): every POS sale is indexed in the ingest
-hot path, and only a few percent ever come back.
+A purchase is one row, found by receipt, order number or loyalty id; a sale's lines and
+tenders stay in the sale's own event (``event_seq``), an online order's in the order tables.
+Card tenders also get a ``PurchaseTender`` row at once (found by token). The ``PurchaseLine``
+rows and the remaining tender rows are written the first time something is returned against
+the purchase (``index.materialize``): every POS sale is indexed in the ingest hot path, and
+only a few percent ever come back.
 
 ``PurchaseLine.returned`` is the one number that says how much of a line has come back, from
 any store: a CHECK constraint keeps it between 0 and the quantity bought, and every return
@@ -37,10 +38,8 @@ class Purchase(SQLModel, table=True):
     loyalty_id: str | None = Field(default=None, max_length=64, index=True)
     purchased_at: datetime = utc_field()
     total_cents: int = Field(sa_type=BigInteger)
-    #: [[line_no, sku, name, category, quantity, unit_price_cents], ...]
-    lines_json: str = Field(sa_type=Text)
-    #: [[tender_no, kind, amount_cents, processor_token, card_hash, last4], ...]
-    tenders_json: str = Field(sa_type=Text)
+    #: A POS sale's position in its store's event stream (``store_event``): its lines.
+    event_seq: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class PurchaseLine(SQLModel, table=True):

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-from cloud_hub import users
+from cloud_hub import counts, users
 from cloud_hub.db import create_schema, make_engine
 from cloud_hub.orders import tables as order_tables
 from cloud_hub.returns import tables as return_tables
@@ -22,6 +22,7 @@ from tests.cloud_hub.order_helpers import open_hub
 assert order_tables.ORDER_TABLES
 assert return_tables.RETURN_TABLES
 assert users.USER_TABLES
+assert counts.COUNT_TABLES
 
 
 @pytest.fixture(
