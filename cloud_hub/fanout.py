@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Select, and_, func, select
@@ -39,6 +39,9 @@ _S = table(Store)
 _O = table(OnlineOrder)
 _L = table(OrderLine)
 
+#: Orders changed this long before the last flush are looked at again: a transaction that
+#: began before it may have committed after it (views are state: sending twice is harmless).
+ORDER_OVERLAP = timedelta(seconds=10)
 #: Entries per StockView command, so one message stays a reasonable size.
 VIEW_CHUNK = 500
 _IN_CHUNK = 500
@@ -82,7 +85,7 @@ class FanOut:
         try:
             with engine.begin() as conn:
                 if since is not None:
-                    pairs |= _order_pairs(conn, since)
+                    pairs |= _order_pairs(conn, since - ORDER_OVERLAP)
                 self._orders_seen_upto = now
                 if not pairs:
                     return 0

@@ -131,8 +131,8 @@ def apply_allocation(
         reserved_until = now + policy.pick_deadline
     conn.execute(
         "INSERT INTO online_order (allocation_id, order_id, method, customer_name, status, "
-        "reason, received_at, reserved_until, seal_to, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "reason, received_at, reserved_until, seal_to, inbound_from, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             command.allocation_id,
             command.order_id,
@@ -143,6 +143,7 @@ def apply_allocation(
             iso(now),
             None if reason else iso(reserved_until),
             command.seal_to,
+            command.inbound_from,
             iso(now),
         ),
     )

@@ -8,7 +8,9 @@ order either fully handled or untouched, and the next run picks up the rest:
   ``expiring_before`` the end of its hold (the hub turns both into customer notifications);
 - a ready order past its hold expires: reservation released, codes dead, a locker compartment
   flagged for staff to empty, and the hub told (it refunds the customer);
-- an accepted order not made ready by its reservation's deadline expires the same way.
+- an accepted order not made ready by its reservation's deadline expires the same way;
+- a ship-to-store parcel still not arrived by its deadline is not expired (it is on its way,
+  and its units are nowhere else): staff and HQ get an alert, once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from edge_agent import fulfilment, lockers, outbox, reservations
+from edge_agent import alerts, fulfilment, lockers, outbox, reservations
 from edge_agent.db import StoreDB
 from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.order_events import PickupReminderDue
@@ -68,6 +70,9 @@ def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
                 )
                 (report.reminded if kind == "reminder" else report.warned).append(order.order_id)
     for order in _overdue(db, now):
+        if order.status == "incoming":
+            _late_parcel(db, order, now)
+            continue
         with db.write() as conn:
             current = fulfilment.find(conn, order.allocation_id)
             if current is None or not _past_deadline(current, now):
@@ -88,6 +93,23 @@ def run(db: StoreDB, policy: FulfilmentPolicy, now: datetime) -> JobReport:
             reservations.close(conn, owner, "expired", now)
             report.carts_released.append(owner.removeprefix("cart:"))
     return report
+
+
+def _late_parcel(db: StoreDB, order: fulfilment.StoreOrder, now: datetime) -> None:
+    with db.write() as conn:
+        claimed = conn.execute(
+            "UPDATE online_order SET warned = 1 WHERE allocation_id = ? AND warned = 0",
+            (order.allocation_id,),
+        )
+        if claimed.rowcount:
+            alerts.raise_alert(
+                conn,
+                "transfer_late",
+                f"the parcel of order {order.order_id} has not arrived from the store that "
+                "shipped it; check with that store before the customer comes",
+                now,
+                subject=order.order_id,
+            )
 
 
 def _overdue(db: StoreDB, now: datetime) -> list[fulfilment.StoreOrder]:

@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge_agent import catalog, outbox, reservations
+from edge_agent import alerts, catalog, outbox, reservations
 from edge_agent.clock import iso, parse
 from edge_agent.db import StoreDB
 from edge_agent.errors import HubRefused, HubUnreachable, StoreError, UnknownProduct
 from edge_agent.policy import FulfilmentPolicy
-from storelink_contract.common import ExternalId, Quantity
+from storelink_contract.common import ExternalId, Quantity, utcnow
 from storelink_contract.order_events import KioskOrderRequested
 from storelink_contract.order_requests import Customer, OrderLineIn, OrderRequest
 from storelink_contract.payments import Tender
@@ -159,8 +159,10 @@ class KioskOrders:
             store_id=self._store_id if body.method == "ship_to_store" else None,
         )
         earlier = self._row(body.client_order_id)
-        if earlier is not None and earlier.order_id is not None:
+        if earlier is not None:
             return self.status(body.client_order_id)
+        # Checked here too, so an order queued offline is not one the hub will refuse later.
+        self._check_total(request)
         try:
             answer = self._hub("order_place", request, self._timeout_s)
         except HubUnreachable:
@@ -180,8 +182,10 @@ class KioskOrders:
             answer = self._hub(
                 "order_status", OrderStatusQuery(client_order_id=client_order_id), self._timeout_s
             )
-        except (HubUnreachable, HubRefused):
+        except HubUnreachable:
             return row  # the last known status (or 'queued')
+        except HubRefused:
+            return self._maybe_lost(row)
         status = OrderStatus.model_validate(answer)
         with self._db.write() as conn:
             conn.execute(
@@ -197,11 +201,51 @@ class KioskOrders:
             )
         return self._row(client_order_id) or row
 
+    def _check_total(self, request: OrderRequest) -> None:
+        conn = self._db.read()
+        total = 0
+        for line in request.lines:
+            product = catalog.find(conn, line.sku)
+            if product is None:
+                raise KioskOrderRefused(f"{line.sku} is not in the catalog")
+            price = product.price_cents if line.unit_price_cents is None else line.unit_price_cents
+            total += price * line.quantity
+        paid = sum(t.amount_cents for t in request.tenders)
+        if paid != total:
+            raise KioskOrderRefused(f"the tenders add up to {paid} cents but the order is {total}")
+
+    def _maybe_lost(self, row: KioskOrder) -> KioskOrder:
+        """The hub knows no such order. Still queued, unless its event has reached the hub:
+        then the hub refused it (it is in the hub's quarantine), and the kiosk says so."""
+        conn = self._db.read()
+        (seq,) = conn.execute(
+            "SELECT event_seq FROM kiosk_order WHERE client_order_id = ?", (row.client_order_id,)
+        ).fetchone()
+        acked = outbox.position(conn, outbox.EVENTS_ACKED)
+        if row.status != "queued" or seq is None or seq > acked:
+            return row
+        now = utcnow()
+        with self._db.write() as w:
+            w.execute(
+                "UPDATE kiosk_order SET status = 'failed', detail = ?, updated_at = ? "
+                "WHERE client_order_id = ? AND status = 'queued'",
+                ("the hub could not place it: refund the customer", iso(now), row.client_order_id),
+            )
+            alerts.raise_alert(
+                w,
+                "kiosk_order_failed",
+                f"kiosk order {row.client_order_id} could not be placed by the hub; refund "
+                "the customer's payment",
+                now,
+                subject=row.client_order_id,
+            )
+        return self._row(row.client_order_id) or row
+
     def _queue(self, device_id: str, request: OrderRequest, now: datetime) -> KioskOrder:
         with self._db.write() as conn:
             if _exists(conn, request.client_order_id):
                 return _read(conn, request.client_order_id)
-            outbox.append(conn, KioskOrderRequested(at=now, request=request))
+            seq = outbox.append(conn, KioskOrderRequested(at=now, request=request))
             _insert(
                 conn,
                 device_id,
@@ -210,6 +254,10 @@ class KioskOrders:
                 "queued",
                 "the hub is unreachable: the order is sent as soon as it is back",
                 now,
+            )
+            conn.execute(
+                "UPDATE kiosk_order SET event_seq = ? WHERE client_order_id = ?",
+                (seq, request.client_order_id),
             )
             return _read(conn, request.client_order_id)
 

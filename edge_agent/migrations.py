@@ -260,11 +260,13 @@ MIGRATIONS: tuple[str, ...] = (
         lat REAL,
         lon REAL
     );
+    ALTER TABLE online_order ADD COLUMN inbound_from TEXT;
     CREATE TABLE kiosk_order (
         client_order_id TEXT PRIMARY KEY,
         order_id TEXT UNIQUE,
         device_id TEXT NOT NULL,
         request TEXT NOT NULL,
+        event_seq INTEGER,
         status TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT '',
         created_at TEXT NOT NULL,

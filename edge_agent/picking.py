@@ -19,7 +19,16 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from edge_agent import catalog, credentials, fulfilment, ledger, lockers, outbox, reservations
+from edge_agent import (
+    alerts,
+    catalog,
+    credentials,
+    fulfilment,
+    ledger,
+    lockers,
+    outbox,
+    reservations,
+)
 from edge_agent.clock import iso
 from edge_agent.fulfilment import StoreOrder, WrongOrderState
 from edge_agent.policy import FulfilmentPolicy
@@ -261,8 +270,11 @@ def receive_transfer(
 ) -> StoreOrder:
     """A ship-to-store parcel arrived from the store that picked it: its units join on-hand
     here (a ``transfer`` receipt), held for the customer, and the parcel goes on the shelf."""
-    order = fulfilment.active(conn, order_id)
-    if order.status != "incoming":
+    order = fulfilment.latest(conn, order_id)
+    (inbound_from,) = conn.execute(
+        "SELECT inbound_from FROM online_order WHERE allocation_id = ?", (order.allocation_id,)
+    ).fetchone()
+    if order.status != "incoming" and not (inbound_from and order.status == "released"):
         raise WrongOrderState(f"order {order_id} is {order.status}, not on its way here")
     units = _units(order)
     deltas = [StockDelta(sku=s, delta=q, reason="transfer") for s, q in sorted(units.items())]
@@ -271,6 +283,20 @@ def receive_transfer(
         conn,
         StockReceived(at=now, deltas=tuple(deltas), receipt_id=f"transfer-{order.allocation_id}"),
     )
+    if order.status == "released":
+        # Cancelled on the way: the goods are here all the same, as ordinary stock.
+        conn.execute(
+            "UPDATE online_order SET inbound_from = NULL WHERE allocation_id = ?",
+            (order.allocation_id,),
+        )
+        alerts.raise_alert(
+            conn,
+            "transfer_after_cancel",
+            f"the parcel of cancelled order {order_id} arrived: its units are back in stock",
+            now,
+            subject=order_id,
+        )
+        return fulfilment.latest(conn, order_id)
     reservations.hold(conn, order.owner, units, now + policy.pickup_hold, now)
     fulfilment.mark_ready(conn, policy, order, SHELF, now)
     return fulfilment.latest(conn, order_id)

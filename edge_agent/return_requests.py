@@ -51,7 +51,7 @@ class Override(_Body):
 class ReturnRequest(_Body):
     return_id: ExternalId = Field(description="Unique per return; a retry reuses it")
     purchase_id: str | None = Field(
-        default=None, max_length=100, description="From the lookup; none for no receipt"
+        default=None, max_length=110, description="From the lookup; none for no receipt"
     )
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=100)
     override: Override | None = None

@@ -84,6 +84,9 @@ class ReturnDesk:
             )
         except HubUnreachable:
             return LookupResult(purchases=local, hub_reachable=False)
+        except HubRefused as exc:
+            log.warning("purchase lookup refused by the hub: %s", exc)
+            return LookupResult(purchases=local, hub_reachable=True)
         merged = {p.purchase_id: p for p in PurchaseList.model_validate(answer).purchases}
         for own in local:  # returns taken here and not yet synced count against the hub's view
             theirs = merged.get(own.purchase_id)
@@ -94,6 +97,12 @@ class ReturnDesk:
     # -- taking it back ----------------------------------------------------------------------
 
     def take_return(self, device: Device, request: ReturnRequest, now: datetime) -> ReturnResult:
+        try:
+            return self._take_return(device, request, now)
+        except _AlreadyTaken as done:
+            return done.result
+
+    def _take_return(self, device: Device, request: ReturnRequest, now: datetime) -> ReturnResult:
         earlier = self._earlier(request)
         if earlier is not None:
             return earlier
@@ -169,21 +178,19 @@ class ReturnDesk:
     def _other_channel(
         self, device: Device, request: ReturnRequest, policy: ReturnPolicy, now: datetime
     ) -> ReturnResult:
-        if any(line.line_no is None for line in request.lines):
-            auth = None  # no purchase lines to name: only the offline path can take it
-        else:
-            asks = [
-                ReturnLineAsk(
-                    line_no=line.line_no or 0, quantity=line.quantity, condition=line.condition
-                )
-                for line in request.lines
-            ]
+        assert request.purchase_id is not None
+        auth: ReturnAuthorization | None = None
+        try:
+            asks = self._hub_asks(request)
+        except HubUnreachable:
+            asks = None
+        if asks is not None:
             auth = self._authorize(device, request, asks)
-            if auth is None and all(line.sku is None for line in request.lines):
-                raise ReturnRefused(
-                    "the hub is unreachable: scan the items being returned (their sku) to "
-                    "take the return under the offline policy"
-                )
+        if auth is None and any(line.sku is None for line in request.lines):
+            raise ReturnRefused(
+                "the hub is unreachable: scan the items being returned (their sku) to "
+                "take the return under the offline policy"
+            )
         if auth is None:
             return self._offline(device, request, policy, now)
         if not auth.authorized:
@@ -258,6 +265,37 @@ class ReturnDesk:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def _hub_asks(self, request: ReturnRequest) -> list[ReturnLineAsk]:
+        """The purchase lines a return names; items named by sku are matched to the lines of
+        the purchase as the hub has it (``HubUnreachable`` when it cannot be asked)."""
+        if all(line.line_no is not None for line in request.lines):
+            return [
+                ReturnLineAsk(
+                    line_no=line.line_no or 0, quantity=line.quantity, condition=line.condition
+                )
+                for line in request.lines
+            ]
+        assert request.purchase_id is not None
+        try:
+            answer = self._hub(
+                "purchase_lookup",
+                PurchaseLookup(by="order", value=request.purchase_id),
+                self._timeout_s,
+            )
+        except HubRefused as exc:
+            raise ReturnRefused(f"the hub refused: {exc}") from exc
+        found = next(
+            (
+                p
+                for p in PurchaseList.model_validate(answer).purchases
+                if p.purchase_id == request.purchase_id
+            ),
+            None,
+        )
+        if found is None:
+            raise ReturnRefused(f"no purchase {request.purchase_id} at the hub")
+        return _asks(found, request.lines)
+
     def _authorize(
         self, device: Device, request: ReturnRequest, asks: list[ReturnLineAsk]
     ) -> ReturnAuthorization | None:
@@ -278,19 +316,7 @@ class ReturnDesk:
         return ReturnAuthorization.model_validate(answer)
 
     def _earlier(self, request: ReturnRequest) -> ReturnResult | None:
-        row = (
-            self._db.read()
-            .execute(
-                "SELECT request_hash, response FROM return_record WHERE return_id = ?",
-                (request.return_id,),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        if row[0] != request.fingerprint():
-            raise IdempotencyConflict(f"return {request.return_id} was already taken differently")
-        return ReturnResult.model_validate_json(row[1]).model_copy(update={"replayed": True})
+        return _recorded(self._db.read(), request)
 
     def _commit(
         self,
@@ -305,6 +331,9 @@ class ReturnDesk:
         now: datetime,
     ) -> ReturnResult:
         """The return, its stock effect and its event, in one transaction."""
+        done = _recorded(conn, request)
+        if done is not None:
+            raise _AlreadyTaken(done)  # a retry that raced the first request: its answer
         deltas = [
             StockDelta(sku=line.sku, delta=line.quantity, reason="return")
             for line in lines
@@ -385,6 +414,26 @@ class ReturnDesk:
                 severity="info",
             )
         return result
+
+
+class _AlreadyTaken(Exception):
+    """The same return id committed while this request was deciding (rolls this one back)."""
+
+    def __init__(self, result: ReturnResult) -> None:
+        super().__init__(result.return_id)
+        self.result = result
+
+
+def _recorded(conn: sqlite3.Connection, request: ReturnRequest) -> ReturnResult | None:
+    row = conn.execute(
+        "SELECT request_hash, response FROM return_record WHERE return_id = ?",
+        (request.return_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != request.fingerprint():
+        raise IdempotencyConflict(f"return {request.return_id} was already taken differently")
+    return ReturnResult.model_validate_json(row[1]).model_copy(update={"replayed": True})
 
 
 def current_policy(conn: sqlite3.Connection) -> ReturnPolicy:

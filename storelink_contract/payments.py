@@ -79,7 +79,7 @@ def split(
     next tender with room, and what no tender can take comes back as store credit."""
     done = refunded or {}
     total_paid = sum(t.amount_cents for _n, t in tenders)
-    room = {n: t.amount_cents - done.get(n, 0) for n, t in tenders}
+    room = {n: max(0, t.amount_cents - done.get(n, 0)) for n, t in tenders}
     share: dict[int, int] = {}
     if total_paid > 0:
         for n, t in tenders:

@@ -25,6 +25,9 @@ from pydantic import Field
 from storelink_contract.common import EventBase, ExternalId, Frozen, Quantity, Sku
 from storelink_contract.payments import RefundPart
 
+#: ``sale:<store id>:<sale id>`` or ``order:<order id>``: longer than a client's own ids.
+PurchaseId = Annotated[str, Field(min_length=1, max_length=110)]
+
 Condition = Literal["unopened", "opened", "damaged", "defective"]
 Disposition = Literal["sellable", "damaged", "vendor_return"]
 LookupBy = Literal["receipt", "order", "loyalty", "card_token", "card_hash"]
@@ -72,7 +75,7 @@ class PurchaseTender(Frozen):
 
 
 class Purchase(Frozen):
-    purchase_id: ExternalId
+    purchase_id: PurchaseId
     channel: str
     store_id: str | None = None
     order_id: str | None = None
@@ -98,7 +101,7 @@ class ReturnAuthorize(Frozen):
     """Ask the hub to take ``quantity`` off the returnable units of purchase lines."""
 
     return_id: ExternalId
-    purchase_id: ExternalId
+    purchase_id: PurchaseId
     lines: tuple[ReturnLineAsk, ...] = Field(min_length=1, max_length=200)
     override_by: str | None = Field(default=None, max_length=64)
 
@@ -236,7 +239,7 @@ class ReturnRecorded(EventBase):
     type: Literal["return_recorded"] = "return_recorded"
     return_id: ExternalId
     terminal_id: ExternalId
-    purchase_id: ExternalId | None = None
+    purchase_id: PurchaseId | None = None
     origin: Origin
     authorization_id: str | None = None
     lines: tuple[ReturnedLine, ...] = Field(min_length=1)

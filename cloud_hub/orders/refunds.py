@@ -54,7 +54,7 @@ def refund_order(
             .values(
                 order_id=order_id,
                 source=source,
-                ref=ref[:64],
+                ref=ref[:100],
                 tender_no=t.tender_no,
                 kind=t.kind,
                 amount_cents=t.amount_cents,

@@ -140,7 +140,7 @@ class Refund(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_id: str | None = Field(default=None, max_length=40, index=True)
     source: str = Field(max_length=24)
-    ref: str = Field(max_length=64)
+    ref: str = Field(max_length=100)
     tender_no: int
     kind: str = Field(max_length=24)
     amount_cents: int = Field(sa_type=BigInteger)

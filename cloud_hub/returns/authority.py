@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cloud_hub import alerts
-from cloud_hub.db import table, upsert
+from cloud_hub.db import Store, table, upsert
 from cloud_hub.orders.tables import Refund
 from cloud_hub.returns import index, lookup, policy
 from cloud_hub.returns.tables import (
@@ -53,8 +54,11 @@ _PT = table(PurchaseTender)
 _RA = table(ReturnAuthorization)
 _PR = table(PurchaseReturn)
 _R = table(Refund)
+_S = table(Store)
 
 AUTHORIZATION_TTL = timedelta(hours=1)
+#: The store's events must have reached this far past an authorization before it may lapse.
+STREAM_MOVED_ON = timedelta(minutes=5)
 
 
 class _Taken(Exception):
@@ -65,7 +69,7 @@ def authorize(
     conn: Connection, store_id: str, ask: ReturnAuthorize, now: datetime
 ) -> Authorization:
     """Check the policy and take the units, or say why not. A retry returns the same answer."""
-    earlier = _earlier(conn, store_id, ask.return_id)
+    earlier = _earlier(conn, store_id, ask)
     if earlier is not None:
         return earlier
     found = lookup.purchase(conn, ask.purchase_id)
@@ -119,7 +123,7 @@ def authorize(
     except IntegrityError:
         # A retry that raced the first request (PostgreSQL): the first one's authorization
         # is committed now, and this one's units went back with the savepoint.
-        earlier = _earlier(conn, store_id, ask.return_id)
+        earlier = _earlier(conn, store_id, ask)
         if earlier is None:
             raise
         return earlier
@@ -132,13 +136,21 @@ def authorize(
     )
 
 
-def _earlier(conn: Connection, store_id: str, return_id: str) -> Authorization | None:
-    """The answer already given to this store for this return id, if any."""
+def _earlier(conn: Connection, store_id: str, ask: ReturnAuthorize) -> Authorization | None:
+    """The answer already given to this store for this return id, if any (a refusal when the
+    id is reused for another return: a retry must ask for the same thing)."""
     earlier = conn.execute(
-        select(_RA).where(_RA.c.return_id == return_id, _RA.c.store_id == store_id)
+        select(_RA).where(_RA.c.return_id == ask.return_id, _RA.c.store_id == store_id)
     ).first()
     if earlier is None:
         return None
+    asked = sorted((a.line_no, a.quantity) for a in ask.lines)
+    before = sorted((a.line_no, a.quantity) for a in _asks_of(earlier.lines))
+    if earlier.purchase_id != ask.purchase_id or asked != before:
+        return Authorization(
+            authorized=False,
+            reason=f"return id {ask.return_id} was used for another return; use a new id",
+        )
     return Authorization(
         authorized=earlier.status != "lapsed",
         reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
@@ -152,7 +164,8 @@ def _earlier(conn: Connection, store_id: str, return_id: str) -> Authorization |
 def _take(
     conn: Connection, purchase_id: str, asks: tuple[ReturnLineAsk, ...] | list[ReturnLineAsk]
 ) -> None:
-    for ask in asks:
+    # Lines in one order everywhere: two returns of one purchase never deadlock (PostgreSQL).
+    for ask in sorted(asks, key=lambda a: a.line_no):
         taken = conn.execute(
             update(_PL)
             .where(
@@ -207,8 +220,13 @@ def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime
     if known is not None:
         return
     flags: list[str] = []
-    if event.origin == "authorized":
-        _complete(conn, store_id, event, flags)
+    # An authorization for this return completes it whatever the till says: its answer may
+    # have come too late, so the till took its offline answer though the units were taken.
+    auth = _authorization_of(conn, store_id, event)
+    if auth is not None:
+        _complete(conn, auth, event, flags)
+    elif event.origin == "authorized":
+        flags.append(f"authorization {event.authorization_id} is not the hub's")
     elif event.purchase_id is not None:
         _check_offline(conn, event, flags)
     credit = sum(r.amount_cents for r in event.refunds if r.tender_no is None)
@@ -240,7 +258,7 @@ def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime
             .values(
                 order_id=_order_of(event.purchase_id),
                 source="return",
-                ref=f"{store_id}:{event.return_id}"[:64],
+                ref=f"{store_id}:{event.return_id}",
                 tender_no=part.tender_no or 0,
                 kind=part.kind,
                 amount_cents=part.amount_cents,
@@ -267,37 +285,44 @@ def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime
         )
 
 
-def _complete(conn: Connection, store_id: str, event: ReturnRecorded, flags: list[str]) -> None:
-    auth = conn.execute(
-        select(_RA).where(_RA.c.authorization_id == event.authorization_id).with_for_update()
+def _authorization_of(conn: Connection, store_id: str, event: ReturnRecorded) -> Any:
+    return conn.execute(
+        select(_RA)
+        .where(_RA.c.store_id == store_id, _RA.c.return_id == event.return_id)
+        .with_for_update()
     ).first()
-    if auth is None or auth.store_id != store_id:
-        flags.append(f"authorization {event.authorization_id} is not the hub's")
-        return
+
+
+def _complete(conn: Connection, auth: Any, event: ReturnRecorded, flags: list[str]) -> None:
+    """Close the authorization with what the till did: the tenders carry what was actually
+    refunded (the hub's split, or the offline answer's store credit)."""
     if auth.status == "lapsed":
-        # The till finished after all: take the units (and the refunds) again, if they are
-        # still there.
-        asks = _asks_of(auth.lines)
+        # The till finished after all: take the units again, if they are still there.
         try:
             with conn.begin_nested():
-                _take(conn, auth.purchase_id, asks)
+                _take(conn, auth.purchase_id, _asks_of(auth.lines))
         except _Taken as exc:
             flags.append(f"returned twice: {exc}")
-        for part in json.loads(auth.refunds):
-            if part["tender_no"] is not None:
-                conn.execute(
-                    update(_PT)
-                    .where(
-                        _PT.c.purchase_id == auth.purchase_id,
-                        _PT.c.tender_no == part["tender_no"],
-                    )
-                    .values(refunded_cents=_PT.c.refunded_cents + part["amount_cents"])
-                )
+    else:
+        _note_refunds(conn, auth.purchase_id, json.loads(auth.refunds), -1)
+    _note_refunds(conn, auth.purchase_id, [r.model_dump() for r in event.refunds], +1)
     conn.execute(
         update(_RA)
         .where(_RA.c.authorization_id == auth.authorization_id)
         .values(status="completed")
     )
+
+
+def _note_refunds(
+    conn: Connection, purchase_id: str, parts: list[dict[str, Any]], sign: int
+) -> None:
+    for part in parts:
+        if part.get("tender_no") is not None:
+            conn.execute(
+                update(_PT)
+                .where(_PT.c.purchase_id == purchase_id, _PT.c.tender_no == part["tender_no"])
+                .values(refunded_cents=_PT.c.refunded_cents + sign * int(part["amount_cents"]))
+            )
 
 
 def _check_offline(conn: Connection, event: ReturnRecorded, flags: list[str]) -> None:
@@ -319,13 +344,8 @@ def _check_offline(conn: Connection, event: ReturnRecorded, flags: list[str]) ->
             _take(conn, found.purchase_id, asks)
     except _Taken as exc:
         flags.append(f"returned twice: {exc}")
-    for part in event.refunds:
-        if part.tender_no is not None:
-            conn.execute(
-                update(_PT)
-                .where(_PT.c.purchase_id == found.purchase_id, _PT.c.tender_no == part.tender_no)
-                .values(refunded_cents=_PT.c.refunded_cents + part.amount_cents)
-            )
+        return  # what was refunded again is the alert's to settle, not the tenders' count
+    _note_refunds(conn, found.purchase_id, [r.model_dump() for r in event.refunds], +1)
 
 
 def _asks_for(found: Purchase, event: ReturnRecorded) -> list[ReturnLineAsk]:
@@ -358,12 +378,24 @@ def _order_of(purchase_id: str | None) -> str | None:
 
 
 def lapse(conn: Connection, now: datetime) -> int:
-    """Give back the units of authorizations no store completed in time; return how many."""
+    """Give back the units of authorizations a store never completed; return how many.
+
+    Only once the store's stream has moved on past the authorization without its return: a
+    till commits the return right after the hub's answer, so later events from that store
+    without it mean the till never finished. A store that is merely offline keeps its
+    authorizations until it syncs."""
     stale = conn.execute(
-        select(_RA).where(_RA.c.status == "authorized", _RA.c.created_at < now - AUTHORIZATION_TTL)
+        select(_RA, _S.c.last_event_at)
+        .join(_S, _S.c.store_id == _RA.c.store_id)
+        .where(_RA.c.status == "authorized", _RA.c.created_at < now - AUTHORIZATION_TTL)
     ).all()
     lapsed = 0
     for auth in stale:
+        moved_on = auth.last_event_at is not None and auth.last_event_at > (
+            auth.created_at + STREAM_MOVED_ON
+        )
+        if not moved_on:
+            continue
         claimed = conn.execute(
             update(_RA)
             .where(_RA.c.authorization_id == auth.authorization_id, _RA.c.status == "authorized")

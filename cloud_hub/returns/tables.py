@@ -29,7 +29,7 @@ class Purchase(SQLModel, table=True):
     __tablename__ = "purchase"
     __table_args__ = (Index("ix_purchase_receipt", "receipt_code", unique=True),)
 
-    purchase_id: str = Field(primary_key=True, max_length=100)
+    purchase_id: str = Field(primary_key=True, max_length=110)
     channel: str = Field(max_length=48)
     store_id: str | None = Field(default=None, max_length=32)
     order_id: str | None = Field(default=None, max_length=40, index=True)
@@ -48,7 +48,7 @@ class PurchaseLine(SQLModel, table=True):
         CheckConstraint("returned >= 0 AND returned <= quantity", name="ck_returned_in_range"),
     )
 
-    purchase_id: str = Field(primary_key=True, max_length=100)
+    purchase_id: str = Field(primary_key=True, max_length=110)
     line_no: int = Field(primary_key=True)
     sku: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
@@ -61,7 +61,7 @@ class PurchaseLine(SQLModel, table=True):
 class PurchaseTender(SQLModel, table=True):
     __tablename__ = "purchase_tender"
 
-    purchase_id: str = Field(primary_key=True, max_length=100)
+    purchase_id: str = Field(primary_key=True, max_length=110)
     tender_no: int = Field(primary_key=True)
     kind: str = Field(max_length=24)
     amount_cents: int = Field(sa_type=BigInteger)
@@ -80,10 +80,10 @@ class ReturnAuthorization(SQLModel, table=True):
 
     __tablename__ = "return_authorization"
 
-    authorization_id: str = Field(primary_key=True, max_length=64)
+    authorization_id: str = Field(primary_key=True, max_length=100)
     return_id: str = Field(max_length=64, index=True)
     store_id: str = Field(max_length=32)
-    purchase_id: str = Field(max_length=100, index=True)
+    purchase_id: str = Field(max_length=110, index=True)
     status: str = Field(max_length=16, index=True)
     lines: str = Field(sa_type=Text)
     refunds: str = Field(sa_type=Text)
@@ -98,7 +98,7 @@ class PurchaseReturn(SQLModel, table=True):
 
     store_id: str = Field(primary_key=True, max_length=32)
     return_id: str = Field(primary_key=True, max_length=64)
-    purchase_id: str | None = Field(default=None, max_length=100, index=True)
+    purchase_id: str | None = Field(default=None, max_length=110, index=True)
     origin: str = Field(max_length=16)
     total_cents: int = Field(sa_type=BigInteger)
     units: int

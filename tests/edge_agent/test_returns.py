@@ -13,14 +13,16 @@ from sqlalchemy import select
 
 from cloud_hub import alerts as hub_alerts
 from cloud_hub.db import table
+from cloud_hub.returns import authority
 from cloud_hub.returns.tables import PurchaseLine
-from edge_agent.errors import IdempotencyConflict
+from edge_agent.errors import HubUnreachable, IdempotencyConflict
 from edge_agent.return_requests import (
     NeedsOverride,
     OverrideNotAllowed,
     ReturnRefused,
     ReturnRequest,
 )
+from edge_agent.returns import ReturnDesk
 from tests.edge_agent.returns_helpers import (
     CARD,
     GIFT,
@@ -253,3 +255,67 @@ def test_a_return_id_reused_for_another_return_is_refused(
     store_a.desk.take_return(TILL, ask(purchase_id, {"line_no": 1, "quantity": 1}), NOW)
     with pytest.raises(IdempotencyConflict):
         store_a.desk.take_return(TILL, ask(purchase_id, {"line_no": 1, "quantity": 2}), NOW)
+
+
+def test_a_hub_answer_that_comes_too_late_refunds_once(
+    hub: InProcessHub, store_a: Store, store_b: Store
+) -> None:
+    purchase_id = two_mugs(store_a)
+    hub.sync(store_a)
+    answering = hub.call("store-b")
+
+    def late(method: str, params: object, timeout_s: float) -> dict[str, object]:
+        if method == "return_authorize":
+            answering(method, params, timeout_s)  # the hub takes the units...
+            raise HubUnreachable("no answer within 3 s")  # ...but the till has given up
+        return answering(method, params, timeout_s)
+
+    slow_desk = ReturnDesk(store_b.db, "store-b", late, 3.0)  # type: ignore[arg-type]
+    result = slow_desk.take_return(TILL, ask(purchase_id, {"sku": "MUG-1", "quantity": 1}), NOW)
+    assert result.origin == "offline"  # the till took its offline answer: store credit
+    hub.sync(store_b)  # the hub matches it to the authorization it gave: one return, no alert
+    with hub.engine.begin() as conn:
+        assert conn.execute(select(table(PurchaseLine).c.returned)).scalar_one() == 1
+        assert hub_alerts.listing(conn) == []
+        assert authority.lapse(conn, NOW + timedelta(days=1)) == 0
+
+
+def test_items_named_by_sku_are_checked_at_the_hub_when_it_is_there(
+    hub: InProcessHub, store_a: Store, store_b: Store
+) -> None:
+    purchase_id = two_mugs(store_a)
+    hub.sync(store_a)
+    first = store_b.desk.take_return(TILL, ask(purchase_id, {"sku": "MUG-1", "quantity": 2}), NOW)
+    assert first.origin == "authorized"
+    with pytest.raises(ReturnRefused, match="already returned"):
+        store_b.desk.take_return(
+            TILL, ask(purchase_id, {"sku": "MUG-1", "quantity": 1}, return_id="ret-2"), NOW
+        )
+
+
+def test_a_retry_racing_the_first_request_gets_its_answer(
+    hub: InProcessHub, store_a: Store
+) -> None:
+    purchase_id = two_mugs(store_a)
+    hub.sync(store_a)
+    answering = hub.call("store-a")
+    gate = threading.Barrier(2)
+
+    def slow(method: str, params: object, timeout_s: float) -> dict[str, object]:
+        if method == "return_authorize":
+            gate.wait(timeout=5)  # both requests are at the hub at once
+        return answering(method, params, timeout_s)
+
+    desk = ReturnDesk(store_a.db, "store-a", slow, 3.0)  # type: ignore[arg-type]
+    results = []
+
+    def till() -> None:
+        results.append(desk.take_return(TILL, ask(purchase_id, {"line_no": 1, "quantity": 1}), NOW))
+
+    tills = [threading.Thread(target=till) for _ in range(2)]
+    for t in tills:
+        t.start()
+    for t in tills:
+        t.join()
+    assert sorted(r.replayed for r in results) == [False, True]
+    assert store_a.on_hand("MUG-1") == 9  # one mug back on the shelf, not two
