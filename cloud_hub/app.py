@@ -11,10 +11,22 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from cloud_hub.api import alerts, catalog, health, orders, quarantine, returns, stock, stores
+from cloud_hub.api import (
+    alerts,
+    catalog,
+    dashboard,
+    health,
+    orders,
+    quarantine,
+    returns,
+    session,
+    stock,
+    stores,
+)
 from cloud_hub.errors import Conflict, HubError, Invalid, NotFound
 from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
+from cloud_hub.web import pages
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +52,21 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    for module in (health, stores, stock, catalog, quarantine, orders, alerts, returns):
+    for module in (
+        health,
+        session,
+        stores,
+        stock,
+        catalog,
+        quarantine,
+        orders,
+        alerts,
+        returns,
+        dashboard,
+        pages,
+    ):
         app.include_router(module.router)
+    app.mount("/assets", pages.assets(), name="assets")
 
     @app.exception_handler(OperationalError)
     async def database_busy(_request: Request, exc: OperationalError) -> JSONResponse:

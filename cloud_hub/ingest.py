@@ -413,7 +413,7 @@ def _apply(
         elif isinstance(event, ReturnRecorded):
             index.add_sales(conn, store_id, sales)  # a return may be of a sale just before it
             sales.clear()
-            authority.verify(conn, store_id, event, now)
+            authority.verify(conn, store_id, event, now, seq)
         elif isinstance(event, StockAdjusted) and event.counted_skus is not None:
             counts.record(conn, store_id, event)
         elif isinstance(event, StockDigest):

@@ -9,6 +9,7 @@ hub processes may run them at once (each step claims its rows first).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -43,6 +44,8 @@ class HubService:
             HubLink(settings, self.engine, self.inbound, self.fanout) if with_link else None
         )
         self.notifier = notify.load_notifier(settings)
+        #: Set when the hub stops: live dashboard streams end instead of holding shutdown.
+        self.stopping = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         if with_link if with_jobs is None else with_jobs:
             self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -71,6 +74,7 @@ class HubService:
             self._scheduler.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
         if self.link is not None:

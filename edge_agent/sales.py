@@ -24,6 +24,7 @@ from edge_agent.errors import IdempotencyConflict, StoreError, UnknownProduct
 from storelink_contract.common import Cents, ExternalId, Gtin, Quantity, Sku, StockDelta
 from storelink_contract.events import SaleLine, SaleRecorded
 from storelink_contract.payments import Tender
+from storelink_contract.returns import receipt_code
 
 
 class TendersDoNotAddUp(StoreError):
@@ -84,10 +85,6 @@ class SaleResult(BaseModel):
     replayed: bool = False
 
 
-def receipt_code(store_id: str, sale_id: str) -> str:
-    return f"SLR1:{store_id}:{sale_id}"
-
-
 def record_sale(
     conn: sqlite3.Connection,
     request: SaleRequest,
@@ -140,9 +137,8 @@ def record_sale(
             terminal_id=terminal_id,
             lines=tuple(lines),
             total_cents=total,
-            receipt_code=code,
             loyalty_id=request.loyalty_id,
-            tenders=tuple(tenders),
+            tenders=tuple(request.tenders),  # none: cash, which the hub assumes
         ),
     )
     result = SaleResult(

@@ -48,16 +48,15 @@ class SaleLine(Frozen):
 
 
 class SaleRecorded(EventBase):
-    """A POS sale; ``deltas`` hold the negative quantities. ``receipt_code`` is printed on the
-    receipt as a barcode; with the tenders and the loyalty id it puts the sale in the hub's
-    purchase index, so any store can take it back."""
+    """A POS sale; ``deltas`` hold the negative quantities. With its tenders (none: cash) and
+    loyalty id it goes into the hub's purchase index, so any store can take it back; its
+    receipt barcode is ``returns.receipt_code(store, sale_id)``."""
 
     type: Literal["sale_recorded"] = "sale_recorded"
     sale_id: ExternalId
     terminal_id: ExternalId
     lines: tuple[SaleLine, ...] = Field(min_length=1)
     total_cents: Cents
-    receipt_code: str | None = Field(default=None, max_length=100)
     loyalty_id: str | None = Field(default=None, max_length=64)
     tenders: tuple[Tender, ...] = ()
 

@@ -46,6 +46,21 @@ def order_purchase_id(order_id: str) -> str:
     return f"order:{order_id}"
 
 
+def receipt_code(store_id: str, sale_id: str) -> str:
+    """The barcode printed on a POS receipt: it names the store and the sale, so it needs no
+    index of its own (and no field in the sale's event)."""
+    return f"SLR1:{store_id}:{sale_id}"
+
+
+def parse_receipt(code: str) -> tuple[str, str] | None:
+    """(store id, sale id) of a receipt barcode, or None for anything else."""
+    prefix, _, rest = code.partition(":")
+    store_id, _, sale_id = rest.partition(":")
+    if prefix != "SLR1" or not store_id or not sale_id:
+        return None
+    return store_id, sale_id
+
+
 class PurchaseLookup(Frozen):
     by: LookupBy
     value: str = Field(min_length=1, max_length=128)

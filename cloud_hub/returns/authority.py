@@ -210,7 +210,9 @@ def _refund_split(conn: Connection, found: Purchase, amount: int) -> list[Refund
     return parts
 
 
-def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime) -> None:
+def verify(
+    conn: Connection, store_id: str, event: ReturnRecorded, now: datetime, seq: int | None = None
+) -> None:
     """Record a return a store reports, and check what it could not (in ingest's transaction)."""
     known = conn.execute(
         select(_PR.c.return_id).where(
@@ -247,6 +249,7 @@ def verify(conn: Connection, store_id: str, event: ReturnRecorded, now: datetime
             refunded_to_tenders_cents=event.total_cents - credit,
             store_credit_cents=credit,
             override_by=event.override_by,
+            event_seq=seq,
             flagged="; ".join(flags) or None,
             at=event.at,
         )

@@ -37,8 +37,8 @@ _OT = table(OrderTender)
 
 _NOTHING = "ON CONFLICT DO NOTHING"
 _PURCHASE_COLUMNS = (
-    "purchase_id", "channel", "store_id", "order_id", "sale_id", "receipt_code", "loyalty_id",
-    "purchased_at", "total_cents", "event_seq",
+    "purchase_id", "channel", "store_id", "order_id", "sale_id", "loyalty_id", "purchased_at",
+    "total_cents", "event_seq",
 )  # fmt: skip
 _TENDER_COLUMNS = (
     "purchase_id", "tender_no", "kind", "amount_cents", "processor_token", "card_hash", "last4",
@@ -76,7 +76,6 @@ def add_sales(
                 store_id,
                 None,
                 sale.sale_id,
-                sale.receipt_code,
                 sale.loyalty_id,
                 at,
                 sale.total_cents,
@@ -107,7 +106,6 @@ def add_order(conn: Connection, order_id: str, store_id: str | None, at: datetim
                 order.channel,
                 store_id,
                 order_id,
-                None,
                 None,
                 order.loyalty_id,
                 bind_datetime(conn, at),

@@ -21,6 +21,9 @@ from storelink_contract.returns import (
     Purchase,
     PurchaseLine,
     PurchaseTender,
+    parse_receipt,
+    receipt_code,
+    sale_purchase_id,
 )
 
 _P = table(PurchaseRow)
@@ -36,7 +39,10 @@ def find(conn: Connection, by: LookupBy, value: str) -> list[Purchase]:
     stmt: Select[tuple[str]]
     match by:
         case "receipt":
-            stmt = select(_P.c.purchase_id).where(_P.c.receipt_code == value)
+            sale = parse_receipt(value)
+            if sale is None:
+                return []
+            stmt = select(_P.c.purchase_id).where(_P.c.purchase_id == sale_purchase_id(*sale))
         case "order":
             stmt = select(_P.c.purchase_id).where(
                 (_P.c.order_id == value) | (_P.c.purchase_id == value)
@@ -85,7 +91,7 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
         store_id=row.store_id,
         order_id=row.order_id,
         sale_id=row.sale_id,
-        receipt_code=row.receipt_code,
+        receipt_code=receipt_code(row.store_id, row.sale_id) if row.sale_id else None,
         loyalty_id=row.loyalty_id,
         purchased_at=row.purchased_at,
         lines=tuple(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Text
+from sqlalchemy import BigInteger, CheckConstraint, Text
 from sqlmodel import Field, SQLModel
 
 from cloud_hub.db import utc_field
@@ -27,14 +27,12 @@ class Purchase(SQLModel, table=True):
     """A completed purchase: a POS sale, or an online order collected or shipped."""
 
     __tablename__ = "purchase"
-    __table_args__ = (Index("ix_purchase_receipt", "receipt_code", unique=True),)
 
     purchase_id: str = Field(primary_key=True, max_length=110)
     channel: str = Field(max_length=48)
     store_id: str | None = Field(default=None, max_length=32)
     order_id: str | None = Field(default=None, max_length=40, index=True)
     sale_id: str | None = Field(default=None, max_length=64)
-    receipt_code: str | None = Field(default=None, max_length=100)
     loyalty_id: str | None = Field(default=None, max_length=64, index=True)
     purchased_at: datetime = utc_field()
     total_cents: int = Field(sa_type=BigInteger)
@@ -105,6 +103,8 @@ class PurchaseReturn(SQLModel, table=True):
     refunded_to_tenders_cents: int = Field(default=0, sa_type=BigInteger)
     store_credit_cents: int = Field(default=0, sa_type=BigInteger)
     override_by: str | None = Field(default=None, max_length=64)
+    #: The ``return_recorded`` event in the store's stream (its lines and refunds).
+    event_seq: int | None = Field(default=None, sa_type=BigInteger)
     #: Why HQ should look at it: returned twice, outside policy, unknown purchase.
     flagged: str | None = Field(default=None, sa_type=Text)
     at: datetime = utc_field(index=True)

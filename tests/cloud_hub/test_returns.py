@@ -57,7 +57,6 @@ def pos_sale(
         "terminal_id": "till-1",
         "lines": [{"sku": "MUG-1", "quantity": mugs, "unit_price_cents": MUG}],
         "total_cents": MUG * mugs,
-        "receipt_code": f"SLR1:s-a:{sale_id}",
         "loyalty_id": loyalty_id,
         "tenders": [CARD, GIFT] if tenders is None else tenders,
         "deltas": [{"sku": "MUG-1", "delta": -mugs, "reason": "sale"}],
