@@ -1,4 +1,10 @@
-"""``storelink-hub``: run one hub process (HTTP API + MQTT link) until SIGINT/SIGTERM.
+"""``storelink-hub``: run one hub process (HTTP API + MQTT link) until SIGINT/SIGTERM, or
+manage the HQ dashboard's users::
+
+    storelink-hub [--port N] ...                      run the hub
+    storelink-hub user add --name alice --role operator   (password from stdin or a prompt)
+    storelink-hub user remove --name alice
+
 
 Settings come from ``STORELINK_HUB_*`` environment variables; a few flags override them for
 convenience. uvicorn handles the signals and runs the app's lifespan shutdown, which publishes
@@ -8,6 +14,7 @@ the hub's offline state before disconnecting.
 from __future__ import annotations
 
 import argparse
+import getpass
 import importlib.util
 import logging
 import sys
@@ -16,8 +23,11 @@ from typing import Any
 import uvicorn
 from pydantic import ValidationError
 
+from cloud_hub import users
 from cloud_hub.app import create_app
+from cloud_hub.db import create_schema, make_engine
 from cloud_hub.settings import HubSettings
+from storelink_contract.common import utcnow
 
 log = logging.getLogger("cloud_hub")
 
@@ -36,7 +46,48 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _users(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="storelink-hub user")
+    sub = parser.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="add a user, or reset their role and password")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=list(users.ROLES))
+    remove = sub.add_parser("remove", help="remove a user and end their sessions")
+    remove.add_argument("--name", required=True)
+    args = parser.parse_args(argv)
+    try:
+        settings = HubSettings()
+    except ValidationError as exc:
+        print(f"storelink-hub: bad settings:\n{exc}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        create_schema(engine)
+        with engine.begin() as conn:
+            if args.action == "remove":
+                if not users.remove_user(conn, args.name):
+                    print(f"no user {args.name}", file=sys.stderr)
+                    return 1
+                return 0
+            if sys.stdin.isatty():
+                password = getpass.getpass(f"password for {args.name}: ")
+            else:
+                password = sys.stdin.readline().rstrip("\n")
+            try:
+                users.add_user(conn, args.name, args.role, password, utcnow())
+            except ValueError as exc:
+                print(f"storelink-hub: {exc}", file=sys.stderr)
+                return 2
+    finally:
+        engine.dispose()
+    print(f"{args.name} can sign in as {args.role}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["user"]:
+        return _users(argv[1:])
     args = _parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -76,6 +76,15 @@ CATALOG = [
 ]
 
 
+#: Where the demo stores are (Berlin neighbourhoods), for the kiosk's "nearest first".
+PLACES = [
+    ("Mitte", 52.5200, 13.4050),
+    ("Prenzlauer Berg", 52.5390, 13.4240),
+    ("Kreuzberg", 52.4990, 13.4030),
+    ("Charlottenburg", 52.5160, 13.3040),
+]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="storelink-demo", description=__doc__.split("\n")[0])
     parser.add_argument("--stores", type=int, default=2, help="how many stores (default 2)")
@@ -127,6 +136,8 @@ class Demo:
         self.stores: dict[str, ManagedService] = {}
         self.hub_token = secrets.token_urlsafe(24)
         self.web_token = secrets.token_urlsafe(24)
+        #: The HQ dashboard's demo sign-in (an operator).
+        self.hq_user = ("hq", secrets.token_urlsafe(12))
         self.tokens = {
             role: secrets.token_urlsafe(24)
             for role in ("pos", "kiosk", "staff", "manager", "locker")
@@ -173,6 +184,7 @@ class Demo:
                 "http_port": str(port),
                 "api_token": self.hub_token,
                 "channel_tokens": f"web:{self.web_token}",
+                "bootstrap_users": f"{self.hq_user[0]}:operator:{self.hq_user[1]}",
                 "notifications_file": str(self.notifications_file.resolve()),
             },
         )
@@ -211,6 +223,15 @@ class Demo:
         httpx.put(
             f"{self.hub.url}/v1/catalog", json=CATALOG, headers=headers, timeout=10
         ).raise_for_status()
+        for n, store_id in enumerate(self.stores):
+            # Neighbourhoods of one city, a few km apart: kiosks list the nearest first.
+            name, lat, lon = PLACES[n % len(PLACES)]
+            httpx.put(
+                f"{self.hub.url}/v1/stores/{store_id}/profile",
+                json={"name": name, "lat": lat + 0.01 * (n // len(PLACES)), "lon": lon},
+                headers=headers,
+                timeout=10,
+            ).raise_for_status()
         staff = {"Authorization": f"Bearer {self.tokens['staff']}"}
         run = secrets.token_hex(3)
         for store_id, store in self.stores.items():
@@ -244,11 +265,16 @@ class Demo:
             f"  hub API docs {self.hub.url}/docs      token: {self.hub_token}",
             f"  fleet        curl -H 'Authorization: Bearer {self.hub_token}' "
             f"{self.hub.url}/v1/stores",
+            f"  HQ dashboard {self.hub.url}/dashboard      sign in: {self.hq_user[0]} / "
+            f"{self.hq_user[1]}",
         ]
         lines.append(f"  web channel  token: {self.web_token}  (POST {self.hub.url}/v1/orders)")
         lines.append(f"  customer inbox {self.notifications_file}  (pickup codes arrive here)")
         for store_id, store in self.stores.items():
             lines.append(f"  {store_id:<12} {store.url}/docs      devices: {store.url}/v1/devices")
+            lines.append(
+                f"  {'':<12} pages: {store.url}/kiosk  {store.url}/locker  {store.url}/staff"
+            )
         lines.append(
             "  simulated devices per store: a receiving scanner (deliveries every few "
             "seconds), an RFID reader (tagged jackets on the sales floor), a locker bank of "

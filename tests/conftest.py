@@ -132,7 +132,7 @@ def pg_url() -> Iterator[str]:
 
 # Threads and children started by fixtures wider than one test (session, module...) belong to
 # those fixtures, not to the test that happened to set them up first.
-_owned_by_wide_fixtures: set[threading.Thread | int] = set()
+owned_by_wide_fixtures: set[threading.Thread | int] = set()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -143,8 +143,8 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[None]:
     before = leaks.snapshot()
     yield
     after = leaks.snapshot()
-    _owned_by_wide_fixtures.update(after.threads - before.threads)
-    _owned_by_wide_fixtures.update(after.children - before.children)
+    owned_by_wide_fixtures.update(after.threads - before.threads)
+    owned_by_wide_fixtures.update(after.children - before.children)
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +153,7 @@ def _no_leaked_threads_or_processes() -> Iterator[None]:
     a child process alive once its fixtures are torn down (with a short grace period)."""
     before = leaks.snapshot()
     yield
-    found = leaks.leaked(before, ignore=_owned_by_wide_fixtures)
+    found = leaks.leaked(before, ignore=owned_by_wide_fixtures)
     if found:
         leaks.kill_children(list(found.children))
         pytest.fail(f"test left behind: {found.describe()}", pytrace=False)

@@ -27,6 +27,7 @@ from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, NotHere
 from edge_agent.return_requests import NeedsOverride, OverrideNotAllowed, ReturnRefused
 from edge_agent.sales import TendersDoNotAddUp
 from edge_agent.service import StoreAgent
+from edge_agent.web import pages
 from storelink_contract.envelope import describe_validation_error
 
 _STATUS_OF: dict[type[StoreError], int] = {
@@ -72,6 +73,7 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.agent = agent
+    app.mount("/assets", pages.assets(), name="assets")
     for router in (
         sales.router,
         movements.router,
@@ -79,6 +81,7 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
         lockers.router,
         returns.router,
         kiosk.router,
+        pages.router,
         stock.router,
         devices.router,
         status_routes.router,

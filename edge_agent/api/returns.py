@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from edge_agent.api.deps import AnyCaller, TillCaller
+from edge_agent.api.deps import AnyCaller, LookupCaller, TillCaller
 from edge_agent.return_requests import LookupResult, ReturnRequest, ReturnResult
 from edge_agent.returns import current_policy
 from storelink_contract.common import utcnow
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
 @router.get("/purchases")
 def find_purchases(
-    caller: TillCaller,
+    caller: LookupCaller,
     by: LookupBy,
     value: Annotated[str, Query(min_length=1, max_length=128)],
 ) -> LookupResult:

@@ -6,8 +6,9 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
-from edge_agent.api.deps import AgentDep, StaffCaller
+from edge_agent.api.deps import AgentDep, AnyCaller, StaffCaller
 
 router = APIRouter(tags=["status"])
 
@@ -16,6 +17,22 @@ router = APIRouter(tags=["status"])
 async def healthz(agent: AgentDep) -> dict[str, str]:
     """Liveness for process supervisors; no token needed and nothing sensitive returned."""
     return {"status": "ok", "store_id": agent.settings.store_id}
+
+
+class Me(BaseModel):
+    device_id: str
+    role: str
+    store_id: str
+
+
+@router.get("/v1/me")
+def who_am_i(caller: AnyCaller) -> Me:
+    """The device this token belongs to (the store pages check it at sign-in)."""
+    return Me(
+        device_id=caller.device.device_id,
+        role=caller.device.role.value,
+        store_id=caller.agent.settings.store_id,
+    )
 
 
 @router.get("/v1/status")
