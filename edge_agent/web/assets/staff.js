@@ -19,19 +19,7 @@ async function refresh() {
   if (!list.children.length) list.append(el("p", { class: "muted" }, "nothing to pick"));
   const open = await api("/v1/orders");
   const box = $("open-orders");
-  box.replaceChildren();
-  for (const o of open.ok ? open.data : []) {
-    if (!["packed", "ready", "incoming"].includes(o.status)) continue;
-    const row = el("div", { class: "order", "data-order": o.order_id },
-      el("strong", {}, o.order_id), ` ${o.status} · ${o.location_id || ""} `);
-    if (o.status === "incoming") {
-      row.append(el("button", { class: "big", onclick: () => act(`/v1/orders/${o.order_id}/receive`) }, "Received"));
-    }
-    if (o.status === "packed" && ["ship_from_store", "ship_to_store"].includes(o.method)) {
-      row.append(el("button", { class: "big", onclick: () => act(`/v1/orders/${o.order_id}/ship`, { carrier: "carrier", tracking: "" }) }, "Shipped"));
-    }
-    box.append(row);
-  }
+  if (!box.contains(document.activeElement)) renderOpen(box, open.ok ? open.data : []);
   const lockers = await api("/v1/lockers");
   const body = $("compartments").tBodies[0];
   body.replaceChildren();
@@ -45,6 +33,29 @@ async function refresh() {
     if (["retrieval", "attention"].includes(c.state)) {
       actions.append(el("button", { onclick: () => act(`/v1/lockers/compartments/${c.compartment_id}/open`, { purpose: "retrieval" }) }, "Open to empty"));
     }
+  }
+}
+
+// The orders waiting for a step at the counter. The list redraws every few seconds, but never
+// while staff are typing in it, so a half-typed tracking number stays.
+function renderOpen(box, orders) {
+  box.replaceChildren();
+  for (const o of orders) {
+    if (!["packed", "ready", "incoming"].includes(o.status)) continue;
+    const row = el("div", { class: "order", "data-order": o.order_id },
+      el("strong", {}, o.order_id), ` ${o.status} · ${o.location_id || ""} `);
+    if (o.status === "incoming") {
+      row.append(el("button", { class: "big", onclick: () => act(`/v1/orders/${o.order_id}/receive`) }, "Received"));
+    }
+    if (o.status === "packed" && ["ship_from_store", "ship_to_store"].includes(o.method)) {
+      const carrier = el("input", { placeholder: "Carrier", "aria-label": "Carrier", maxlength: "40" });
+      const tracking = el("input", { placeholder: "Tracking number", "aria-label": "Tracking number", maxlength: "60" });
+      const ship = () => carrier.value.trim()
+        ? act(`/v1/orders/${o.order_id}/ship`, { carrier: carrier.value.trim(), tracking: tracking.value.trim() })
+        : ($("pick-message").textContent = "name the carrier first");
+      row.append(carrier, tracking, el("button", { class: "big", onclick: ship }, "Shipped"));
+    }
+    box.append(row);
   }
 }
 
