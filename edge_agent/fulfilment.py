@@ -44,7 +44,12 @@ from storelink_contract.order_events import (
     OrderReleased,
     PickupCodeReissued,
 )
-from storelink_contract.orders import COLLECTED_METHODS, PickupLocation, PickupSecrets
+from storelink_contract.orders import (
+    COLLECTED_METHODS,
+    PickupLocation,
+    PickupSecrets,
+    ShippingAddress,
+)
 
 OPEN_STATUSES = ("accepted", "picking", "packed", "ready", "incoming")
 PICKUP_KINDS: tuple[credentials.Kind, ...] = ("pickup_code", "pickup_qr")
@@ -85,6 +90,8 @@ class StoreOrder(BaseModel):
     ready_at: datetime | None
     pickup_expires_at: datetime | None
     last_pick_message: str
+    #: Where a home delivery goes (for the label).
+    ship_address: ShippingAddress | None = None
     lines: list[OrderLineView]
 
     @property
@@ -131,8 +138,8 @@ def apply_allocation(
         reserved_until = now + policy.pick_deadline
     conn.execute(
         "INSERT INTO online_order (allocation_id, order_id, method, customer_name, status, "
-        "reason, received_at, reserved_until, seal_to, inbound_from, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "reason, received_at, reserved_until, seal_to, inbound_from, ship_address, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             command.allocation_id,
             command.order_id,
@@ -144,6 +151,7 @@ def apply_allocation(
             None if reason else iso(reserved_until),
             command.seal_to,
             command.inbound_from,
+            command.ship_address.model_dump_json() if command.ship_address else None,
             iso(now),
         ),
     )
@@ -380,7 +388,7 @@ def _finish(
 _COLUMNS = (
     "order_id, allocation_id, method, customer_name, status, reason, received_at, "
     "reserved_until, station, parcel_size, location_kind, location_id, ready_at, "
-    "pickup_expires_at, last_pick_message"
+    "pickup_expires_at, last_pick_message, ship_address"
 )
 
 
@@ -433,6 +441,10 @@ def _order(conn: sqlite3.Connection, row: tuple[object, ...]) -> StoreOrder:
     for stamp in ("received_at", "reserved_until", "ready_at", "pickup_expires_at"):
         value = fields[stamp]
         fields[stamp] = parse(value) if isinstance(value, str) else None
+    address = fields["ship_address"]
+    fields["ship_address"] = (
+        ShippingAddress.model_validate_json(address) if isinstance(address, str) else None
+    )
     lines = [
         OrderLineView(line_no=n, sku=sku, name=name, quantity=q, picked=p)
         for n, sku, name, q, p in conn.execute(

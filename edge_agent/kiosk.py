@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge_agent import alerts, catalog, outbox, reservations
 from edge_agent.clock import iso, parse
@@ -127,6 +127,12 @@ class KioskOrderBody(_Body):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=50)
     customer: Customer
     tenders: list[Tender] = Field(min_length=1, max_length=5)
+
+    @model_validator(mode="after")
+    def _delivery_has_an_address(self) -> KioskOrderBody:
+        if self.method == "ship_from_store" and self.customer.address is None:
+            raise ValueError("a home delivery (ship_from_store) needs customer.address")
+        return self
 
 
 class KioskOrder(BaseModel):

@@ -261,6 +261,7 @@ MIGRATIONS: tuple[str, ...] = (
         lon REAL
     );
     ALTER TABLE online_order ADD COLUMN inbound_from TEXT;
+    ALTER TABLE online_order ADD COLUMN ship_address TEXT;
     CREATE TABLE kiosk_order (
         client_order_id TEXT PRIMARY KEY,
         order_id TEXT UNIQUE,

@@ -12,7 +12,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, TypeAdapter
 
 from storelink_contract.common import Frozen, Product, Sku, StoreId, Timestamp
-from storelink_contract.orders import AllocationId, FulfilmentMethod, OrderId, OrderLineItem
+from storelink_contract.orders import (
+    AllocationId,
+    FulfilmentMethod,
+    OrderId,
+    OrderLineItem,
+    ShippingAddress,
+)
 from storelink_contract.returns import ReturnPolicy
 from storelink_contract.sealing import PUBLIC_KEY_PATTERN
 
@@ -87,6 +93,8 @@ class OrderAllocation(CommandBase):
     #: The parcel comes from another store (``ship_to_store``): nothing to reserve here until
     #: it arrives; the customer's pickup code is issued here at once.
     inbound_from: StoreId | None = None
+    #: ``ship_from_store``: the customer's address, for the parcel's label.
+    ship_address: ShippingAddress | None = None
     #: The hub's public key: the store seals the customer's pickup code and QR to it.
     seal_to: Annotated[str, StringConstraints(pattern=PUBLIC_KEY_PATTERN)]
 

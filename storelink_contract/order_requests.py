@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storelink_contract.common import Cents, ExternalId, Quantity, Sku, StoreId
-from storelink_contract.orders import FulfilmentMethod
+from storelink_contract.orders import FulfilmentMethod, ShippingAddress
 from storelink_contract.payments import Tender
 
 
@@ -32,6 +32,9 @@ class Customer(_In):
     location: GeoPoint | None = Field(
         default=None, description="Where the customer is, for choosing the nearest store"
     )
+    address: ShippingAddress | None = Field(
+        default=None, description="Where a home delivery (ship_from_store) goes"
+    )
 
 
 class OrderLineIn(_In):
@@ -51,6 +54,12 @@ class OrderRequest(_In):
     store_id: StoreId | None = Field(
         default=None, description="The store the customer chose; routing picks one if omitted"
     )
+
+    @model_validator(mode="after")
+    def _delivery_has_an_address(self) -> OrderRequest:
+        if self.method == "ship_from_store" and self.customer.address is None:
+            raise ValueError("a home delivery (ship_from_store) needs customer.address")
+        return self
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()

@@ -51,6 +51,17 @@ PICKUP_CODE_PATTERN = r"^[0-9]{8}$"
 QR_PATTERN = r"^SLP1:[A-Za-z0-9_-]{1,32}:[A-Za-z0-9_-]{20,64}$"
 
 
+class ShippingAddress(Frozen):
+    """Where a home delivery goes (``ship_from_store``): what the store prints on the label."""
+
+    line1: str = Field(min_length=1, max_length=100)
+    line2: str | None = Field(default=None, max_length=100)
+    postcode: str = Field(min_length=1, max_length=16)
+    city: str = Field(min_length=1, max_length=60)
+    #: ISO 3166-1 alpha-2
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+
+
 class OrderLineItem(Frozen):
     """One line of an order as a store must pick it."""
 

@@ -69,6 +69,11 @@ def place(conn: Connection, channel: str, request: OrderRequest, now: datetime) 
                     requested_store_id=request.store_id,
                     customer_lat=location.lat if location else None,
                     customer_lon=location.lon if location else None,
+                    ship_address=(
+                        request.customer.address.model_dump_json()
+                        if request.customer.address
+                        else None
+                    ),
                     total_cents=total,
                     created_at=now,
                     updated_at=now,

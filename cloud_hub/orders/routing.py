@@ -39,7 +39,7 @@ from cloud_hub.orders.tables import (
     StoreProfile,
 )
 from storelink_contract.commands import OrderAllocation, OrderCancel
-from storelink_contract.orders import OrderLineItem
+from storelink_contract.orders import OrderLineItem, ShippingAddress
 
 _O = table(OnlineOrder)
 _L = table(OrderLine)
@@ -106,6 +106,9 @@ def route(conn: Connection, order_id: str, now: datetime, rules: OrderRules) -> 
             )
         ),
         customer_name=order.customer_name,
+        ship_address=(
+            ShippingAddress.model_validate_json(order.ship_address) if order.ship_address else None
+        ),
         respond_by=respond_by,
         keep_back=keep_back_levels(conn, best.store_id, list(wanted), str(order.method)),
         seal_to=rules.seal_to,

@@ -36,6 +36,8 @@ class OnlineOrder(SQLModel, table=True):
     requested_store_id: str | None = Field(default=None, max_length=32)
     customer_lat: float | None = None
     customer_lon: float | None = None
+    #: A home delivery's address (``ShippingAddress`` as JSON).
+    ship_address: str | None = Field(default=None, max_length=1000)
     store_id: str | None = Field(default=None, max_length=32, index=True)
     allocation_id: str | None = Field(default=None, max_length=64)
     attempts: int = 0

@@ -97,6 +97,25 @@ def test_bad_orders_are_refused_with_the_reason(hub: TestClient) -> None:
     assert hub.post("/v1/orders", headers=WEB_AUTH, json={"method": "drone"}).status_code == 422
 
 
+HOME = {"line1": "Chausseestr. 10", "postcode": "10115", "city": "Berlin", "country": "DE"}
+
+
+def test_a_home_delivery_needs_an_address_and_the_store_gets_it(hub: TestClient) -> None:
+    nowhere = web_order("web-home", method="ship_from_store")
+    r = hub.post("/v1/orders", headers=WEB_AUTH, json=nowhere)
+    assert r.status_code == 422
+    assert "needs customer.address" in r.text
+    body = web_order("web-home", method="ship_from_store")
+    body["customer"] = {**body["customer"], "address": HOME}
+    order = place(hub, body)
+    allocation = store(hub, order["store_id"]).allocation()
+    assert allocation["method"] == "ship_from_store"
+    assert allocation["ship_address"] == {**HOME, "line2": None}
+    bad = web_order("web-home-2", method="ship_from_store")
+    bad["customer"] = {**bad["customer"], "address": {**HOME, "country": "Germany"}}
+    assert hub.post("/v1/orders", headers=WEB_AUTH, json=bad).status_code == 422
+
+
 def test_a_channel_sees_only_its_own_orders(hub: TestClient) -> None:
     order = place(hub)
     assert hub.get(f"/v1/orders/{order['order_id']}", headers=APP_AUTH).status_code == 404

@@ -25,7 +25,7 @@ from edge_agent.pickup import LockerDesk
 from edge_agent.policy import FulfilmentPolicy
 from storelink_contract.commands import OrderAllocation, OrderCancel
 from storelink_contract.common import Product
-from storelink_contract.orders import OrderLineItem, PickupSecrets
+from storelink_contract.orders import OrderLineItem, PickupSecrets, ShippingAddress
 from storelink_contract.sealing import open_sealed, public_key
 
 NOW = datetime.fromisoformat("2026-11-23T12:00:00+00:00")
@@ -81,6 +81,7 @@ class Shop:
         method: str = "locker_pickup",
         allocation_id: str | None = None,
         respond_by: datetime | None = None,
+        ship_address: ShippingAddress | None = None,
     ) -> str:
         command = OrderAllocation(
             at=self.clock.now,
@@ -89,6 +90,7 @@ class Shop:
             method=method,  # type: ignore[arg-type]
             lines=tuple(OrderLineItem(sku=s, quantity=q) for s, q in lines.items()),
             customer_name="Ada L.",
+            ship_address=ship_address,
             respond_by=respond_by or self.clock.now + timedelta(minutes=5),
             seal_to=HUB_PUBLIC_KEY,
         )

@@ -14,6 +14,7 @@ from edge_agent import fulfilment, fulfilment_jobs, picking, reservations
 from edge_agent.db import StoreDB
 from edge_agent.fulfilment import WrongOrderState
 from edge_agent.stock import lookup
+from storelink_contract.orders import ShippingAddress
 from tests.edge_agent.fulfilment_helpers import Shop, open_shop
 
 
@@ -126,8 +127,11 @@ def test_with_the_lockers_full_a_parcel_goes_to_the_shelf_and_is_ready(shop: Sho
 
 
 def test_a_shipped_order_takes_its_units_off_on_hand(shop: Shop) -> None:
-    shop.allocate("W1010", {"TEE-2": 2}, method="ship_from_store")
+    home = ShippingAddress(line1="Chausseestr. 10", postcode="10115", city="Berlin", country="DE")
+    shop.allocate("W1010", {"TEE-2": 2}, method="ship_from_store", ship_address=home)
     assert shop.events("order_accepted")[0]["sealed_pickup"] is None  # nothing to collect
+    with shop.db.read() as conn:
+        assert fulfilment.latest(conn, "W1010").ship_address == home  # for the label
     with shop.db.write() as conn:
         picking.pick(conn, "W1010", "TEE-2", 2, shop.clock.now)
         picking.pack(conn, shop.policy, "W1010", "M", shop.clock.now)
