@@ -23,10 +23,13 @@ from cloud_hub.api import (
     stock,
     stores,
 )
+from cloud_hub.api.deps import require_hq
 from cloud_hub.errors import Conflict, HubError, Invalid, NotFound
 from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
 from cloud_hub.web import pages
+from cloud_hub.web.headers import SecurityHeaders
+from storelink_contract.api_docs import serve_docs
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
         service = HubService(settings, with_link=with_link)
         await run_in_threadpool(service.start)
         app.state.hub = service
-        log.info("hub ready: http://%s:%d/docs", settings.http_host, settings.http_port)
+        log.info("hub ready: http://%s:%d/dashboard", settings.http_host, settings.http_port)
         try:
             yield
         finally:
@@ -51,7 +54,12 @@ def create_app(settings: HubSettings, *, with_link: bool = True) -> FastAPI:
         summary="Fleet status, stock across stores, catalog and commands to stores",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+    serve_docs(app, schema_guard=require_hq, page_guard=pages.require_signed_in_page)
+    app.add_middleware(SecurityHeaders)
     for module in (
         health,
         session,

@@ -40,12 +40,20 @@ def upsert_products(conn: Connection, products: Sequence[Product], now: datetime
 
 
 def products(
-    conn: Connection, *, limit: int = 1000, after_sku: str | None = None
+    conn: Connection, *, limit: int = 1000, after_sku: str | None = None, q: str | None = None
 ) -> list[ProductOut]:
-    """Products by sku, a page at a time (``after_sku`` is the last sku of the previous page)."""
+    """Products by sku, a page at a time (``after_sku`` is the last sku of the previous page);
+    ``q`` keeps those whose sku, GTIN or name contains it (any case)."""
     stmt = select(_P).order_by(_P.c.sku).limit(limit)
     if after_sku is not None:
         stmt = stmt.where(_P.c.sku > after_sku)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            _P.c.sku.ilike(pattern, escape="\\")
+            | _P.c.gtin.ilike(pattern, escape="\\")
+            | _P.c.name.ilike(pattern, escape="\\")
+        )
     return [ProductOut.model_validate(r._mapping) for r in conn.execute(stmt)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
@@ -65,9 +65,15 @@ def record(conn: Connection, store_id: str, event: StockAdjusted) -> None:
 
 
 def latest_by_store(conn: Connection) -> list[StoreAccuracy]:
-    """Each store's most recent count."""
+    """Each store's most recent count (picked in the database, however many counts there are)."""
+    newest = select(_C.c.store_id, func.max(_C.c.at).label("at")).group_by(_C.c.store_id).subquery()
+    rows = conn.execute(
+        select(_C)
+        .join(newest, and_(newest.c.store_id == _C.c.store_id, newest.c.at == _C.c.at))
+        .order_by(_C.c.count_id)
+    )
     latest: dict[str, StoreAccuracy] = {}
-    for row in conn.execute(select(_C).order_by(_C.c.at)):
+    for row in rows:
         counted = max(1, row.skus_counted)
         latest[row.store_id] = StoreAccuracy(
             store_id=row.store_id,

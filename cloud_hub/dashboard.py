@@ -20,7 +20,7 @@ from cloud_hub.db import Quarantine, SafetyStock, StoreStock, table
 from cloud_hub.orders import views
 from cloud_hub.orders.tables import ACTIVE_STATUSES, Alert, OnlineOrder, committed_units
 from cloud_hub.returns.tables import PurchaseReturn
-from cloud_hub.schemas import QuarantineEntry, StoreStatus
+from cloud_hub.schemas import QuarantineBrief, StoreStatus
 
 _O = table(OnlineOrder)
 _A = table(Alert)
@@ -64,6 +64,7 @@ class ReturnBrief(BaseModel):
 
 class Summary(BaseModel):
     at: datetime
+    currency: str
     stores: list[StoreStatus]
     orders_by_status: dict[str, dict[str, int]]
     stuck_orders: list[OrderBrief]
@@ -75,13 +76,13 @@ class Summary(BaseModel):
     open_alerts: int
     alerts: list[AlertOut]
     quarantined: int
-    quarantine: list[QuarantineEntry]
+    quarantine: list[QuarantineBrief]
     negative_stock: list[StockAlert]
     low_stock: list[StockAlert]
     count_accuracy: list[StoreAccuracy]
 
 
-def summary(conn: Connection, now: datetime) -> Summary:
+def summary(conn: Connection, now: datetime, currency: str = "EUR") -> Summary:
     week_ago = now - timedelta(days=7)
     returns_7d, refunded, credit = conn.execute(
         select(
@@ -99,6 +100,7 @@ def summary(conn: Connection, now: datetime) -> Summary:
     negative, low = _stock_alerts(conn)
     return Summary(
         at=now,
+        currency=currency,
         stores=fleet.statuses(conn),
         orders_by_status=views.counts(conn),
         stuck_orders=_orders(
@@ -127,7 +129,7 @@ def summary(conn: Connection, now: datetime) -> Summary:
                 select(func.count()).select_from(_Q).where(_Q.c.replayed_at.is_(None))
             ).scalar_one()
         ),
-        quarantine=quarantine.listing(conn, limit=20),
+        quarantine=quarantine.open_briefs(conn, limit=20),
         negative_stock=negative,
         low_stock=low,
         count_accuracy=counts.latest_by_store(conn),

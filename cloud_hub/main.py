@@ -18,14 +18,17 @@ import getpass
 import importlib.util
 import logging
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from cloud_hub import users
 from cloud_hub.app import create_app
 from cloud_hub.db import create_schema, make_engine
+from cloud_hub.service import HubService
 from cloud_hub.settings import HubSettings
 from storelink_contract.common import utcnow
 
@@ -44,6 +47,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="HTTP port")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     return parser.parse_args(argv)
+
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+class _Server(uvicorn.Server):
+    """uvicorn waits for open responses before the app's shutdown runs, and an open dashboard
+    is a response that never ends by itself: the signal tells the live streams to end first."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        service = getattr(self._app.state, "hub", None)
+        if isinstance(service, HubService):
+            service.stopping.set()
+        super().handle_exit(sig, frame)
 
 
 def _users(argv: list[str]) -> int:
@@ -92,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per job run is noise
     overrides: dict[str, Any] = {
         key: value
         for key, value in {
@@ -109,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     has_uvloop = importlib.util.find_spec("uvloop") is not None
     has_httptools = importlib.util.find_spec("httptools") is not None
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         workers=1,
@@ -119,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
         http="httptools" if has_httptools else "h11",
         log_config=None,
         log_level=args.log_level,
+        # A backstop: streams end on the signal already (``_Server``), anything else still
+        # open after this is closed, so the hub always stops and says it is offline.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    uvicorn.Server(config).run()
+    _Server(config, app).run()
     return 0
 
 

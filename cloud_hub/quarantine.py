@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from cloud_hub.db import Quarantine, table
-from cloud_hub.schemas import QuarantineEntry
+from cloud_hub.schemas import QuarantineBrief, QuarantineEntry
 
 _Q = table(Quarantine)
 
@@ -53,6 +53,17 @@ def listing(
     if store_id is not None:
         stmt = stmt.where(_Q.c.store_id == store_id)
     return [QuarantineEntry.model_validate(row._mapping) for row in conn.execute(stmt)]
+
+
+def open_briefs(conn: Connection, *, limit: int = 20) -> list[QuarantineBrief]:
+    """The newest entries not replayed yet, without their payloads (for the dashboard)."""
+    stmt = (
+        select(*(c for c in _Q.c if c.name != "payload"))
+        .where(_Q.c.replayed_at.is_(None))
+        .order_by(_Q.c.id.desc())
+        .limit(limit)
+    )
+    return [QuarantineBrief.model_validate(row._mapping) for row in conn.execute(stmt)]
 
 
 def entry(conn: Connection, entry_id: int) -> QuarantineEntry | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -63,15 +64,30 @@ class StoreStockView(_Out):
     items: list[StoreSkuStock]
 
 
-class QuarantineEntry(_Out):
+class QuarantineBrief(_Out):
+    """A quarantine entry without its payload (the dashboard's list)."""
+
     id: int
     store_id: str | None
     topic: str
     seq: int | None
     reason: str
-    payload: str
     received_at: datetime
     replayed_at: datetime | None
+
+
+#: Payment references in a set-aside payload (valid JSON or not): HQ sees that they were
+#: there, never what they were, as everywhere else on the HQ side.
+_SECRETS = re.compile(r'("(?:processor_token|card_hash)"\s*:\s*)"[^"]*"')
+
+
+class QuarantineEntry(QuarantineBrief):
+    payload: str
+
+    @field_validator("payload")
+    @classmethod
+    def _redact(cls, value: str) -> str:
+        return _SECRETS.sub(r'\1"[redacted]"', value)
 
 
 class ProductOut(_Out):

@@ -44,7 +44,8 @@ class HubService:
             HubLink(settings, self.engine, self.inbound, self.fanout) if with_link else None
         )
         self.notifier = notify.load_notifier(settings)
-        #: Set when the hub stops: live dashboard streams end instead of holding shutdown.
+        #: Set when the hub stops: live dashboard streams still open end (uvicorn's graceful
+        #: shutdown timeout closes the others before the lifespan ends, see ``cloud_hub.main``).
         self.stopping = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         if with_link if with_jobs is None else with_jobs:

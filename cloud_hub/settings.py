@@ -62,6 +62,8 @@ class HubSettings(BaseSettings):
     seal_key: SecretStr = SecretStr(DEV_SEAL_KEY)
 
     # -- the HQ dashboard ----------------------------------------------------------------------
+    #: ISO 4217 code of the currency every price and refund is in (the dashboard shows it).
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     #: HQ users "name:viewer|operator:password,..." created at start (development and the
     #: demo); production adds users with ``storelink-hub user add``.
     bootstrap_users: SecretStr = SecretStr("")

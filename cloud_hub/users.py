@@ -6,6 +6,12 @@ scrypt hashes (N=2^14, r=8, p=1, a random 16-byte salt); a user with five wrong 
 a row is locked for 15 minutes. A session is a random token in an HttpOnly cookie, stored
 here only as its SHA-256, with its own CSRF token that every state-changing request made with
 the cookie must echo in ``X-CSRF-Token``.
+
+Signing in checks the password outside any write transaction (scrypt takes ~50 ms: on SQLite
+the hub's one write lock must not wait for it), then counts a failure with one atomic UPDATE,
+so parallel guesses cannot share one count. Every refusal says the same thing, for a known
+user, an unknown one or a locked one, and costs one scrypt each: the answer tells nothing
+about which names exist.
 """
 
 from __future__ import annotations
@@ -15,13 +21,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Literal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Engine, case, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
-from cloud_hub.db import table, upsert, utc_field
+from cloud_hub.db import READ_ONLY, table, upsert, utc_field
 
 Role = Literal["viewer", "operator"]
 ROLES: tuple[Role, ...] = ("viewer", "operator")
@@ -67,6 +74,10 @@ class SignInRefused(Exception):
     """Wrong name or password, or a locked account; the message is safe to show."""
 
 
+#: The one answer to every refused sign-in.
+REFUSED = "wrong user name or password (5 wrong tries lock an account for 15 minutes)"
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
@@ -86,8 +97,16 @@ def _password_ok(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
+@cache
+def _decoy_hash() -> str:
+    return hash_password("a decoy, so timing says nothing")
+
+
 def add_user(conn: Connection, username: str, role: Role, password: str, now: datetime) -> None:
-    """Create the user, or reset its role and password (and any lockout)."""
+    """Create the user, or reset its role and password (and any lockout). A reset ends the
+    user's sessions: whoever knew the old password is signed out too."""
+    if not 1 <= len(username) <= 64:
+        raise ValueError("a user name is 1 to 64 characters")
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < 10:
@@ -98,6 +117,7 @@ def add_user(conn: Connection, username: str, role: Role, password: str, now: da
         "failed_logins": 0,
         "locked_until": None,
     }
+    conn.execute(delete(_SES).where(_SES.c.username == username))
     conn.execute(
         upsert(conn, _U)
         .values(username=username, created_at=now, **values)
@@ -111,39 +131,56 @@ def remove_user(conn: Connection, username: str) -> bool:
 
 
 def sign_in(
-    conn: Connection, username: str, password: str, now: datetime, ttl: timedelta
+    engine: Engine, username: str, password: str, now: datetime, ttl: timedelta
 ) -> tuple[str, SignedIn]:
     """A new session (its cookie token, and who it is) or ``SignInRefused``."""
-    user = conn.execute(select(_U).where(_U.c.username == username)).first()
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        user = conn.execute(
+            select(_U.c.password_hash, _U.c.locked_until).where(_U.c.username == username)
+        ).first()
+    password_ok = _password_ok(password, user.password_hash if user else _decoy_hash())
     if user is None:
-        _password_ok(password, hash_password("a decoy, so timing says nothing"))
-        raise SignInRefused("wrong user name or password")
-    if user.locked_until is not None and user.locked_until > now:
-        raise SignInRefused("too many wrong passwords: try again in a few minutes")
-    if not _password_ok(password, user.password_hash):
-        failures = int(user.failed_logins) + 1
-        locked = now + LOCKOUT if failures >= WRONG_PASSWORDS_ALLOWED else None
-        conn.execute(
-            update(_U)
-            .where(_U.c.username == username)
-            .values(failed_logins=0 if locked else failures, locked_until=locked)
-        )
-        raise SignInRefused("wrong user name or password")
-    conn.execute(
-        update(_U).where(_U.c.username == username).values(failed_logins=0, locked_until=None)
-    )
-    conn.execute(delete(_SES).where(_SES.c.expires_at < now))
+        raise SignInRefused(REFUSED)
+    if not password_ok:
+        failures = _U.c.failed_logins + 1
+        locks = failures >= WRONG_PASSWORDS_ALLOWED
+        with engine.begin() as conn:
+            conn.execute(
+                update(_U)
+                .where(_U.c.username == username)
+                .values(
+                    failed_logins=case((locks, 0), else_=failures),
+                    locked_until=case((locks, now + LOCKOUT), else_=_U.c.locked_until),
+                )
+            )
+        raise SignInRefused(REFUSED)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    conn.execute(
-        insert(_SES).values(
-            token_hash=_digest(token),
-            username=username,
-            csrf_token=csrf,
-            created_at=now,
-            expires_at=now + ttl,
-        )
-    )
-    return token, SignedIn(username, user.role, csrf)
+    with engine.begin() as conn:
+        # Takes the row lock (on SQLite the write lock is already held), so a lock set by a
+        # parallel wrong guess since the read above is seen here.
+        signed = conn.execute(
+            update(_U)
+            .where(
+                _U.c.username == username,
+                _U.c.locked_until.is_(None) | (_U.c.locked_until <= now),
+            )
+            .values(failed_logins=0, locked_until=None)
+            .returning(_U.c.role)
+        ).first()
+        if signed is not None:
+            conn.execute(delete(_SES).where(_SES.c.expires_at < now))
+            conn.execute(
+                insert(_SES).values(
+                    token_hash=_digest(token),
+                    username=username,
+                    csrf_token=csrf,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
+    if signed is None:
+        raise SignInRefused(REFUSED)
+    return token, SignedIn(username, signed.role, csrf)
 
 
 def session(conn: Connection, token: str, now: datetime) -> SignedIn | None:

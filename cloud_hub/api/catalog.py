@@ -50,5 +50,6 @@ def get_catalog(
     conn: ReadConn,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     after_sku: str | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="in the sku, GTIN or name")] = None,
 ) -> list[ProductOut]:
-    return catalog.products(conn, limit=limit, after_sku=after_sku)
+    return catalog.products(conn, limit=limit, after_sku=after_sku, q=q)

@@ -3,13 +3,19 @@
 ``GET /v1/dashboard/events`` is a server-sent event stream: a ``summary`` event at once and
 then whenever anything in it changes (checked every ``STREAM_INTERVAL_S``), with a comment
 line now and then so proxies keep the connection open. Every route needs an HQ sign-in (or
-the API token).
+the API token). A stream opened with a sign-in ends when that session does (signed out, user
+removed or reset, expired): the browser's reconnect then meets the sign-in check.
+
+The summary is computed at most once per interval however many dashboards are open: every
+stream reads the same one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,8 +25,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from cloud_hub import dashboard
-from cloud_hub.api.deps import ReadConn, ServiceDep, require_hq
+from cloud_hub import dashboard, users
+from cloud_hub.api.deps import SESSION_COOKIE, HQUser, Principal, ReadConn, ServiceDep, require_hq
 from cloud_hub.dashboard import Summary
 from cloud_hub.db import READ_ONLY, StoreEvent, table
 from cloud_hub.returns import lookup
@@ -34,6 +40,8 @@ router = APIRouter(prefix="/v1/dashboard", tags=["dashboard"], dependencies=[Dep
 
 STREAM_INTERVAL_S = 1.0
 KEEPALIVE_S = 15.0
+#: How often a stream checks that its sign-in still holds.
+SESSION_CHECK_S = 5.0
 _PR = table(PurchaseReturn)
 _E = table(StoreEvent)
 
@@ -49,9 +57,43 @@ class ReturnDetail(BaseModel):
     purchase: Purchase | None
 
 
+class SharedSummary:
+    """The latest summary, recomputed when older than ``max_age_s`` (one per interval)."""
+
+    def __init__(self, service: HubService, max_age_s: float) -> None:
+        self._service = service
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._latest: tuple[float, Summary] | None = None
+
+    def get(self) -> Summary:
+        with self._lock:  # one computation at a time; the others wait for its answer
+            if self._latest is None or time.monotonic() - self._latest[0] >= self._max_age_s:
+                self._latest = (time.monotonic(), _summary(self._service))
+            return self._latest[1]
+
+
 def _summary(service: HubService) -> Summary:
     with service.engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
-        return dashboard.summary(conn, utcnow())
+        return dashboard.summary(conn, utcnow(), currency=service.settings.currency)
+
+
+def _shared(request: Request, service: HubService) -> SharedSummary:
+    shared = getattr(request.app.state, "dashboard_summary", None)
+    if shared is None:
+        shared = request.app.state.dashboard_summary = SharedSummary(service, STREAM_INTERVAL_S)
+    assert isinstance(shared, SharedSummary)
+    return shared
+
+
+def _still_signed_in(service: HubService, user: Principal, cookie: str | None) -> bool:
+    if user.csrf_token is None:  # the API token: nothing to expire
+        return True
+    if not cookie:
+        return False
+    with service.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        signed = users.session(conn, cookie, utcnow())
+    return signed is not None and signed.role == user.role
 
 
 @router.get("/summary")
@@ -60,14 +102,21 @@ def summary(service: ServiceDep) -> Summary:
 
 
 @router.get("/events", response_class=StreamingResponse)
-async def events(request: Request, service: ServiceDep) -> StreamingResponse:
+async def events(request: Request, service: ServiceDep, user: HQUser) -> StreamingResponse:
     """Live updates for the dashboard (text/event-stream)."""
+    shared = _shared(request, service)
+    cookie = request.cookies.get(SESSION_COOKIE)
 
     async def stream() -> AsyncIterator[str]:
         last = ""
         quiet = 0.0
+        checked = time.monotonic()
         while not service.stopping.is_set() and not await request.is_disconnected():
-            current = await run_in_threadpool(_summary, service)
+            if time.monotonic() - checked >= SESSION_CHECK_S:
+                checked = time.monotonic()
+                if not await run_in_threadpool(_still_signed_in, service, user, cookie):
+                    return
+            current = await run_in_threadpool(shared.get)
             body = current.model_dump_json()
             changed = json.dumps({**json.loads(body), "at": None})
             if changed != last:

@@ -32,19 +32,19 @@ class SessionOut(BaseModel):
     csrf_token: str | None
 
 
-@router.post("")
+@router.post("", responses={401: {"description": "Refused: the reason, safe to show"}})
 def sign_in(
-    body: SignIn, conn: WriteConn, service: ServiceDep, now: Now, response: Response
+    body: SignIn, request: Request, service: ServiceDep, now: Now, response: Response
 ) -> SessionOut:
     ttl = timedelta(seconds=service.settings.session_ttl_s)
     try:
-        token, who = users.sign_in(conn, body.username, body.password, now, ttl)
+        token, who = users.sign_in(service.engine, body.username, body.password, now, ttl)
     except users.SignInRefused as exc:
-        # The failure count must commit, so the refusal is an answer, not an exception.
-        response.status_code = status.HTTP_401_UNAUTHORIZED
-        return SessionOut(username="", role="viewer", csrf_token=None).model_copy(
-            update={"username": str(exc)}
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier:  # signing in again ends the session this browser had
+        with service.engine.begin() as conn:
+            users.sign_out(conn, earlier)
     response.set_cookie(
         SESSION_COOKIE,
         token,

@@ -2,14 +2,15 @@
 
 The dashboard page itself is served only to a signed-in user (anyone else is sent to the
 sign-in page); its data comes from the API, which checks the session on every call. Every
-asset is served from this package: the pages load nothing from other hosts.
+asset is served from this package: the pages load nothing from other hosts. Security headers
+are added to every answer by ``cloud_hub.web.headers``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,15 +22,6 @@ from storelink_contract.common import utcnow
 
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
-#: Pages are the app's own: no frames, no scripts or styles from anywhere else.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
 
 def assets() -> StaticFiles:
@@ -37,7 +29,7 @@ def assets() -> StaticFiles:
 
 
 def _page(name: str) -> Response:
-    return FileResponse(HERE / name, media_type="text/html", headers=SECURITY_HEADERS)
+    return FileResponse(HERE / name, media_type="text/html")
 
 
 def _signed_in(request: Request) -> bool:
@@ -47,6 +39,14 @@ def _signed_in(request: Request) -> bool:
     service: HubService = request.app.state.hub
     with service.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
         return users.session(conn, token, utcnow()) is not None
+
+
+def require_signed_in_page(request: Request) -> None:
+    """For pages: a browser that is not signed in is sent to sign in, then back here."""
+    if not _signed_in(request):
+        raise HTTPException(
+            status.HTTP_303_SEE_OTHER, headers={"Location": f"/login?next={request.url.path}"}
+        )
 
 
 @router.get("/")
@@ -62,5 +62,5 @@ def login_page() -> Response:
 @router.get("/dashboard")
 def dashboard_page(request: Request) -> Response:
     if not _signed_in(request):
-        return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/login?next=/dashboard", status_code=303)
     return _page("dashboard.html")

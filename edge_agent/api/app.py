@@ -28,6 +28,7 @@ from edge_agent.return_requests import NeedsOverride, OverrideNotAllowed, Return
 from edge_agent.sales import TendersDoNotAddUp
 from edge_agent.service import StoreAgent
 from edge_agent.web import pages
+from storelink_contract.api_docs import serve_docs
 from storelink_contract.envelope import describe_validation_error
 
 _STATUS_OF: dict[type[StoreError], int] = {
@@ -71,7 +72,11 @@ def create_app(agent: StoreAgent, *, manage_lifecycle: bool = True) -> FastAPI:
         version=__version__,
         summary="Local API for tills, kiosks and staff devices; works with the hub unreachable.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
+    serve_docs(app)  # from local files: a store network may have no internet
     app.state.agent = agent
     app.mount("/assets", pages.assets(), name="assets")
     for router in (

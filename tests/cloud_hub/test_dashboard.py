@@ -5,6 +5,9 @@ themselves are driven in a real browser in ``tests/e2e/test_pages.py``."""
 from __future__ import annotations
 
 import io
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud_hub import users
+from cloud_hub.api import dashboard as dashboard_api
 from cloud_hub.api.deps import SESSION_COOKIE
 from cloud_hub.db import make_engine
 from cloud_hub.main import main as hub_main
@@ -85,20 +89,50 @@ def test_wrong_passwords_are_refused_and_then_lock_the_account(people: TestClien
     for _ in range(users.WRONG_PASSWORDS_ALLOWED):
         r = people.post("/v1/session", json={"username": OPERATOR[0], "password": "guess-guess"})
         assert r.status_code == 401
-        assert r.json()["username"] == "wrong user name or password"
+        assert r.json()["detail"] == users.REFUSED
     right = {"username": OPERATOR[0], "password": OPERATOR[1]}
     locked = people.post("/v1/session", json=right)
-    assert locked.status_code == 401
-    assert "too many wrong passwords" in locked.json()["username"]
+    assert locked.status_code == 401  # the right password, but locked
+    assert locked.json()["detail"] == users.REFUSED
     assert SESSION_COOKIE not in people.cookies
 
     later = datetime.now(UTC) + users.LOCKOUT + timedelta(seconds=1)
-    with hub_service(people).engine.begin() as conn:
-        _, who = users.sign_in(conn, *OPERATOR, later, timedelta(hours=1))
+    _, who = users.sign_in(hub_service(people).engine, *OPERATOR, later, timedelta(hours=1))
     assert who.role == "operator"
     unknown = people.post("/v1/session", json={"username": "nobody", "password": "whatever1"})
     assert unknown.status_code == 401
-    assert unknown.json()["username"] == "wrong user name or password"  # says nothing more
+    assert unknown.json()["detail"] == users.REFUSED  # says nothing about which names exist
+
+
+def test_parallel_wrong_guesses_all_count(people: TestClient) -> None:
+    engine = hub_service(people).engine
+    now = datetime.now(UTC)
+
+    def guess(_: int) -> bool:
+        try:
+            users.sign_in(engine, OPERATOR[0], "parallel-guess", now, timedelta(hours=1))
+        except users.SignInRefused:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=users.WRONG_PASSWORDS_ALLOWED) as pool:
+        assert not any(pool.map(guess, range(users.WRONG_PASSWORDS_ALLOWED)))
+    with pytest.raises(users.SignInRefused):  # five at once lock the account like five in a row
+        users.sign_in(engine, *OPERATOR, now, timedelta(hours=1))
+
+
+def test_a_password_reset_or_a_new_sign_in_ends_the_earlier_sessions(people: TestClient) -> None:
+    sign_in(people, OPERATOR)
+    first = people.cookies[SESSION_COOKIE]
+    sign_in(people, OPERATOR)  # the same browser again
+    second = people.cookies[SESSION_COOKIE]
+    assert first != second
+    with hub_service(people).engine.connect() as conn:
+        assert users.session(conn, first, datetime.now(UTC)) is None
+        assert users.session(conn, second, datetime.now(UTC)) is not None
+    with hub_service(people).engine.begin() as conn:
+        users.add_user(conn, OPERATOR[0], "operator", "a-brand-new-password", datetime.now(UTC))
+    assert people.get("/v1/dashboard/summary").status_code == 401
 
 
 def test_a_viewer_reads_everything_and_changes_nothing(people: TestClient) -> None:
@@ -229,16 +263,108 @@ def test_hq_users_are_managed_from_the_command_line(
 
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
-            _, who = users.sign_in(
-                conn, "ada", "a-long-enough-password", datetime.now(UTC), timedelta(hours=1)
-            )
-            assert who.role == "viewer"
+        _, who = users.sign_in(
+            engine, "ada", "a-long-enough-password", datetime.now(UTC), timedelta(hours=1)
+        )
+        assert who.role == "viewer"
         assert hub_main(["user", "remove", "--name", "ada"]) == 0
         assert hub_main(["user", "remove", "--name", "ada"]) == 1  # gone, and says so
-        with engine.begin() as conn, pytest.raises(users.SignInRefused):
+        with pytest.raises(users.SignInRefused):
             users.sign_in(
-                conn, "ada", "a-long-enough-password", datetime.now(UTC), timedelta(hours=1)
+                engine, "ada", "a-long-enough-password", datetime.now(UTC), timedelta(hours=1)
             )
     finally:
         engine.dispose()
+
+
+def test_no_change_is_open_to_a_viewer_or_to_a_cookie_without_its_csrf_token(
+    people: TestClient,
+) -> None:
+    """Every state-changing route of the API, as its schema lists them, refuses a viewer and
+    an operator's cookie without the CSRF token, before it even reads the body."""
+    schema = people.get("/openapi.json", headers=HQ_AUTH).json()
+    changes = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+        for path, ops in schema["paths"].items()
+        for method in ops
+        if method in ("post", "put", "patch", "delete") and path != "/v1/session"
+    ]
+    assert len(changes) >= 10
+    sign_in(people, VIEWER)
+    for method, path in changes:
+        r = people.request(method, path, json={})
+        assert r.status_code == 403, f"{method} {path} answered a viewer {r.status_code}"
+    sign_in(people, OPERATOR)
+    for method, path in changes:
+        r = people.request(method, path, json={})
+        assert r.status_code == 403, f"{method} {path} took a cookie without the CSRF token"
+        assert "X-CSRF-Token" in r.json()["detail"]
+
+
+def test_quarantined_payment_references_are_not_shown(hub: TestClient) -> None:
+    store = ScriptedStore(hub_service(hub), "s-a")
+    bad = sale("MUG-1", 1, datetime.now(UTC), "pay-1")
+    bad["tenders"] = [
+        {"kind": "card", "amount_cents": 199, "processor_token": "tok_secret_77", "last4": "4242"}
+    ]
+    bad["total_cents"] = "many"  # invalid: the event is set aside
+    store.send(bad)
+    [entry] = hub.get("/v1/quarantine", headers=HQ_AUTH).json()
+    assert "tok_secret_77" not in entry["payload"]
+    assert '"processor_token":"[redacted]"' in entry["payload"]
+    summary = hub.get("/v1/dashboard/summary", headers=HQ_AUTH).json()
+    assert summary["quarantine"][0]["id"] == entry["id"]
+    assert "payload" not in summary["quarantine"][0]  # the dashboard list carries none
+
+
+def test_the_api_docs_and_schema_need_a_sign_in_and_load_nothing_from_elsewhere(
+    people: TestClient,
+) -> None:
+    assert people.get("/openapi.json").status_code == 401
+    page = people.get("/docs", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=/docs"
+    sign_in(people, VIEWER)
+    assert people.get("/openapi.json").json()["info"]["title"] == "StoreLink hub"
+    docs = people.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in docs
+    assert "https://" not in docs
+    assert people.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_every_answer_carries_the_security_headers(people: TestClient) -> None:
+    for path in ("/login", "/assets/dashboard.js", "/v1/dashboard/summary", "/healthz"):
+        r = people.get(path)
+        assert r.headers["x-content-type-options"] == "nosniff", path
+        assert "default-src 'self'" in r.headers["content-security-policy"], path
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], path
+    assert people.get("/v1/dashboard/summary").headers["cache-control"] == "no-store"
+    assert "no-store" not in people.get("/assets/dashboard.js").headers.get("cache-control", "")
+
+
+def test_the_product_picker_finds_by_sku_gtin_or_name(hub: TestClient) -> None:
+    def found(q: str) -> list[str]:
+        r = hub.get("/v1/catalog", params={"q": q}, headers=HQ_AUTH)
+        return [p["sku"] for p in r.json()]
+
+    assert found("mug") == ["MUG-1"]
+    assert found("4006381") == ["MUG-1"]
+    assert found("tee-") == ["TEE-2"]
+    assert found("%") == []  # a wildcard is a character here
+
+
+def test_a_live_stream_ends_with_its_session(
+    people: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dashboard_api, "SESSION_CHECK_S", 0.2)
+    sign_in(people, VIEWER)
+    cookie = people.cookies[SESSION_COOKIE]
+    with people.stream("GET", "/v1/dashboard/events") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == "event: summary"
+        assert json.loads(next(lines).removeprefix("data: "))["currency"] == "EUR"
+        with hub_service(people).engine.begin() as conn:
+            users.sign_out(conn, cookie)  # signed out in another tab, or by an admin
+        rest = list(lines)  # the stream ends by itself
+        assert all(not line.startswith("data:") for line in rest[1:]), rest
+    assert people.get("/v1/dashboard/events").status_code == 401

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from storelink_demo.brokers import BrokerProcess
 from tests.e2e.chain import KIOSK_TOKEN, TILL_TOKEN, Chain, wait_for
@@ -132,3 +137,37 @@ def test_a_wiped_store_database_loses_no_sale_and_is_repaired_by_a_rebase(chain:
     )
     assert store_status(chain, "store-a")["stream_conflict"] is None
     wait_for("store-a's outbox to empty", lambda: chain.store_backlog("store-a") == 0)
+
+
+def test_the_hub_stops_promptly_with_a_dashboard_stream_open(chain: Chain) -> None:
+    """An open dashboard holds a live stream; SIGTERM must still stop the hub cleanly (its
+    lifespan shutdown runs and it says it is offline), not wait for the browser."""
+    hub = chain.start_hub()
+    opened = threading.Event()
+
+    ended_cleanly: list[bool] = []
+
+    def watch() -> None:
+        with hub.client() as client, client.stream("GET", "/v1/dashboard/events") as stream:
+            try:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        opened.set()
+            except httpx.RemoteProtocolError:  # cut off mid-stream: what must not happen
+                ended_cleanly.append(False)
+                return
+        ended_cleanly.append(True)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert opened.wait(15)
+    started = time.monotonic()
+    hub.stop(timeout=20)
+    assert hub.proc is not None
+    # uvicorn re-raises the signal once shut down: SIGTERM, not the SIGKILL after the timeout
+    assert hub.proc.returncode in (0, -signal.SIGTERM), hub.log_tail()
+    assert time.monotonic() - started < 15
+    assert "hub stopped" in hub.log_tail()
+    watcher.join(10)
+    assert ended_cleanly == [True]  # the stream ended, it was not cut off by the timeout
+    assert "timeout graceful shutdown exceeded" not in hub.log_tail()

@@ -4,10 +4,11 @@
 
 import { barChart, shareBars } from "/assets/charts.js";
 
-const state = { me: null, sku: null, summary: null };
+const state = { me: null, sku: null, summary: null, currency: "EUR" };
 
 const $ = (id) => document.getElementById(id);
-const money = (cents) => `${(cents / 100).toFixed(2)}`;
+const money = (cents) =>
+  new Intl.NumberFormat(undefined, { style: "currency", currency: state.currency }).format(cents / 100);
 
 function ago(iso) {
   if (!iso) return "never";
@@ -22,6 +23,13 @@ function cell(row, text, cls) {
   td.textContent = text;
   if (cls) td.className = cls;
   return td;
+}
+
+function headCell(row, text) {
+  const th = document.createElement("th");
+  th.textContent = text;
+  row.append(th);
+  return th;
 }
 
 function item(list, text, cls) {
@@ -74,12 +82,16 @@ function renderFleet(stores) {
 }
 
 async function renderStock() {
-  if (!state.sku) return;
-  const r = await api(`/v1/stock/${encodeURIComponent(state.sku)}`);
-  if (!r.ok) return;
+  const sku = state.sku;
+  if (!sku) return;
+  const r = await api(`/v1/stock/${encodeURIComponent(sku)}`);
+  if (!r.ok || sku !== state.sku) return; // another product was chosen meanwhile
   const across = await r.json();
+  if (sku !== state.sku) return;
   const stores = [...across.stores].sort((a, b) => a.store_id.localeCompare(b.store_id));
-  barChart($("stock-chart"),
+  const chart = $("stock-chart");
+  chart.dataset.sku = sku; // the chart on screen is this product's
+  barChart(chart,
     stores.map((s) => ({ label: s.store_id, values: [s.on_hand, s.available] })),
     [{ name: "on hand", cls: "onhand" }, { name: "available", cls: "available" }]);
   $("sku-total").textContent =
@@ -113,7 +125,7 @@ function renderOrders(summary) {
   const head = table.tHead;
   head.replaceChildren();
   const hr = head.insertRow();
-  for (const h of ["status", ...methods, "total"]) cell(hr, h);
+  for (const h of ["status", ...methods, "total"]) headCell(hr, h);
   const body = table.tBodies[0];
   body.replaceChildren();
   for (const [status, by] of Object.entries(summary.orders_by_status).sort()) {
@@ -129,7 +141,7 @@ function renderOrders(summary) {
   }
   const stuck = $("stuck");
   stuck.replaceChildren();
-  for (const o of summary.stuck_orders) item(stuck, `${o.order_id} ${o.status} at ${o.store_id} since ${ago(o.updated_at)}`, "warn");
+  for (const o of summary.stuck_orders) item(stuck, `${o.order_id} ${o.status} at ${o.store_id || "no store yet"} since ${ago(o.updated_at)}`, "warn");
   if (!summary.stuck_orders.length) item(stuck, "none", "muted");
   const expiring = $("expiring");
   expiring.replaceChildren();
@@ -206,11 +218,12 @@ function renderQuarantine(summary) {
     cell(row, ago(q.received_at));
     cell(row, q.store_id || "–");
     cell(row, q.seq ?? "–");
-    cell(row, q.reason, q.replayed_at ? "muted" : "");
+    cell(row, q.reason);
     const actions = row.insertCell();
-    if (q.replayed_at) {
-      actions.textContent = `replayed ${ago(q.replayed_at)}`;
-    } else if (q.seq != null && state.me?.role === "operator") {
+    if (q.seq == null) {
+      actions.textContent = "whole message: the store sends it again";
+      actions.className = "muted";
+    } else if (state.me?.role === "operator") {
       const b = document.createElement("button");
       b.textContent = "Replay";
       b.addEventListener("click", () => replay(q.id));
@@ -225,16 +238,22 @@ async function replay(id) {
   $("replay-result").textContent = r.ok ? `entry ${id} replayed` : `entry ${id}: ${answer.detail}`;
 }
 
-function render(summary) {
+function render(summary, { stock = true } = {}) {
   state.summary = summary;
+  state.currency = summary.currency || state.currency;
   renderFleet(summary.stores);
   renderStockAlerts(summary);
   renderOrders(summary);
   renderReturns(summary);
   renderAlerts(summary);
   renderQuarantine(summary);
-  renderStock();
+  if (stock) renderStock();
 }
+
+// The stream sends only changes; "3 s ago" must still grow while nothing changes.
+setInterval(() => {
+  if (state.summary) render(state.summary, { stock: false });
+}, 10_000);
 
 // -- start ------------------------------------------------------------------------------------
 
@@ -246,14 +265,38 @@ async function start() {
     await api("/v1/session", { method: "DELETE" });
     location.assign("/login");
   });
-  const catalog = await (await api("/v1/catalog?limit=1000")).json();
+  await loadProducts("");
   const select = $("sku");
-  for (const p of catalog) select.append(new Option(`${p.name} (${p.sku})`, p.sku));
-  state.sku = catalog.length ? catalog[0].sku : null;
   select.addEventListener("change", () => {
     state.sku = select.value;
     renderStock();
   });
+  let typing = null;
+  $("sku-filter").addEventListener("input", (e) => {
+    clearTimeout(typing);
+    typing = setTimeout(() => loadProducts(e.target.value.trim()), 250);
+  });
+  follow();
+}
+
+// The product picker: the first 200 products, or those matching what was typed.
+async function loadProducts(q) {
+  const r = await api(`/v1/catalog?limit=200${q ? `&q=${encodeURIComponent(q)}` : ""}`);
+  if (!r.ok) return;
+  const products = await r.json();
+  const select = $("sku");
+  select.replaceChildren(...products.map((p) => new Option(`${p.name} (${p.sku})`, p.sku)));
+  const keep = products.some((p) => p.sku === state.sku);
+  if (keep) select.value = state.sku;
+  else if (products.length) {
+    state.sku = products[0].sku;
+    renderStock();
+  }
+}
+
+// One live stream. The browser reconnects on its own after a network error; when the hub
+// refuses the stream (the sign-in ended), it gives up, and the page goes to sign in again.
+function follow() {
   const live = $("live");
   const stream = new EventSource("/v1/dashboard/events");
   stream.addEventListener("summary", (e) => {
@@ -261,9 +304,13 @@ async function start() {
     live.className = "pill ok";
     render(JSON.parse(e.data));
   });
-  stream.addEventListener("error", () => {
+  stream.addEventListener("error", async () => {
     live.textContent = "reconnecting…";
     live.className = "pill warn";
+    if (stream.readyState !== EventSource.CLOSED) return;
+    stream.close();
+    await api("/v1/session").catch(() => null); // a 401 goes to the sign-in page
+    setTimeout(follow, 3000);
   });
 }
 

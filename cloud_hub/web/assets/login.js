@@ -15,10 +15,12 @@ document.getElementById("signin").addEventListener("submit", async (e) => {
     body: JSON.stringify(body),
   });
   if (r.ok) {
-    location.assign("/dashboard");
+    // Back to the page that sent us here: a path on this hub only, never another site.
+    const next = new URLSearchParams(location.search).get("next") || "";
+    location.assign(/^\/(?![/\\])/.test(next) ? next : "/dashboard");
     return;
   }
   const answer = await r.json().catch(() => ({}));
-  error.textContent = answer.username || answer.detail || `sign-in failed (${r.status})`;
+  error.textContent = typeof answer.detail === "string" ? answer.detail : `sign-in failed (${r.status})`;
   error.hidden = false;
 });
