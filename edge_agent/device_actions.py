@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 import time
@@ -86,6 +87,10 @@ class DeviceActions:
         self._presence_lock = threading.Lock()
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_pickup: dict[str, tuple[str, float]] = {}
+        #: Numbers each locker-camera answer, so a screen shows each one once. Starting from
+        #: the wall clock (ms), a restarted agent does not reuse the numbers a screen that
+        #: stayed open has already seen.
+        self._pickup_seq = itertools.count(time.time_ns() // 1_000_000)
 
     def __call__(self, slot: DeviceSlot, events: list[Any]) -> None:
         config = slot.config
@@ -237,11 +242,21 @@ class DeviceActions:
         try:
             result = self.desk.show_qr(device_id, text)
         except StoreError as exc:
-            slot.extra["last_pickup"] = {"opened": False, "message": str(exc)}
+            self._record_pickup(slot, {"opened": False, "message": str(exc)})
             log.info("locker QR at %s refused: %s", device_id, exc)
             return
         self._last_pickup[device_id] = (fingerprint, now)
-        slot.extra["last_pickup"] = {"opened": True, **result.model_dump()}
+        self._record_pickup(slot, {"opened": True, **result.model_dump()})
+
+    def _record_pickup(self, slot: DeviceSlot, answer: dict[str, Any]) -> None:
+        """Keep a camera's answer for the locker screen, numbered (``seq``, rising) and timed
+        (``recorded_at``, ``time.monotonic()``): the screen shows each answer once, and only
+        while it is recent, never a previous customer's "take your order"."""
+        slot.extra["last_pickup"] = {
+            **answer,
+            "seq": next(self._pickup_seq),
+            "recorded_at": time.monotonic(),
+        }
 
     def _repeated(self, device_id: str, code: str, window_s: float) -> bool:
         """A double trigger: the same read within ``window_s`` of the last one counted. The

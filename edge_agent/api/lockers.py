@@ -9,6 +9,7 @@ door did not open or the board did not confirm it. Works with the hub unreachabl
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -147,9 +148,15 @@ def list_alerts(caller: StaffCaller) -> list[alerts.AlertView]:
 
 
 @router.get("/devices/{device_id}/last-pickup")
-def last_pickup(device_id: str, caller: LockerCaller) -> Any:
-    """What the locker camera's last QR did (for the locker screen)."""
+def last_pickup(device_id: str, caller: LockerCaller) -> dict[str, Any]:
+    """What the locker camera's last QR did (for the locker screen): ``seq`` rises with each
+    answer and ``age_s`` says how long ago it was, so the screen shows each answer once and
+    only while it is recent."""
     slot = caller.agent.devices.slot(device_id)
     if slot is None or "last_pickup" not in slot.extra:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no pickup at device {device_id!r}")
-    return slot.extra["last_pickup"]
+    answer = dict(slot.extra["last_pickup"])
+    recorded_at = answer.pop("recorded_at", None)
+    # The agent's monotonic clock, not the wall clock: the screen's clock may differ.
+    age = None if recorded_at is None else max(0.0, time.monotonic() - recorded_at)
+    return {**answer, "age_s": None if age is None else round(age, 1)}

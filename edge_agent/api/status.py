@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edge_agent.api.deps import AgentDep, AnyCaller, StaffCaller
 
@@ -23,15 +23,26 @@ class Me(BaseModel):
     device_id: str
     role: str
     store_id: str
+    store_name: str | None = Field(
+        description="The store's name from the hub's store directory; None until it arrives"
+    )
 
 
 @router.get("/v1/me")
 def who_am_i(caller: AnyCaller) -> Me:
-    """The device this token belongs to (the store pages check it at sign-in)."""
+    """The device this token belongs to and its store (the store pages check the role at
+    sign-in and show the store's name)."""
+    store_id = caller.agent.settings.store_id
+    row = (
+        caller.agent.db.read()
+        .execute("SELECT name FROM peer_store WHERE store_id = ?", (store_id,))
+        .fetchone()
+    )
     return Me(
         device_id=caller.device.device_id,
         role=caller.device.role.value,
-        store_id=caller.agent.settings.store_id,
+        store_id=store_id,
+        store_name=row[0] if row and row[0] else None,
     )
 
 

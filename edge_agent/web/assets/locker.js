@@ -2,9 +2,25 @@
 // opened. The camera next to it reads QR codes on its own; its answers show here too.
 "use strict";
 
-import { $, api, el, signedIn } from "/assets/store.js";
+import { $, api, el, problem, signedIn } from "/assets/store.js";
+
+// An answer ("take your order from door 3") stays this long, then the screen is clear for
+// the next customer. The camera's answers older than this are not shown at all.
+const SHOW_S = 30;
+const CAMERA_POLL_MS = 1500;
 
 let code = "";
+let clearing = null;
+let lastCameraSeq = null; // the camera answer shown last: each is shown once
+
+function say(text, outcome, door = "", seconds = SHOW_S) {
+  const msg = $("locker-message");
+  msg.textContent = text;
+  msg.className = outcome ? `big-text ${outcome}` : "big-text";
+  msg.dataset.door = door;
+  clearTimeout(clearing);
+  if (text) clearing = setTimeout(() => say("", ""), seconds * 1000);
+}
 
 function show() {
   $("code-display").textContent = code.padEnd(8, "_");
@@ -12,15 +28,19 @@ function show() {
 
 async function enter() {
   if (code.length !== 8) return;
-  const msg = $("locker-message");
-  msg.textContent = "One moment…";
-  msg.className = "big-text";
-  const r = await api("/v1/lockers/codes", { method: "POST", body: { code } });
-  msg.textContent = r.ok ? r.data.message : r.data.detail || "that did not work";
-  msg.className = r.ok ? "big-text ok" : "big-text bad";
-  msg.dataset.door = r.ok ? r.data.door : "";
+  const typed = code;
   code = "";
   show();
+  say("One moment…", "");
+  let r;
+  try {
+    r = await api("/v1/lockers/codes", { method: "POST", body: { code: typed } });
+  } catch {
+    say("The locker is not answering: please try again in a moment.", "bad");
+    return;
+  }
+  if (r.ok) say(r.data.message, "ok", r.data.door);
+  else say(problem(r, "that did not work"), "bad");
 }
 
 function keypad() {
@@ -45,17 +65,22 @@ function keypad() {
   show();
 }
 
-async function camera() {
-  const id = new URLSearchParams(location.search).get("camera");
-  if (!id) return;
+// The camera's latest answer, shown once (a new ``seq``) and only while it is recent: an old
+// "take your order" must never greet the next customer or replace a keypad answer.
+async function camera(id) {
   const r = await api(`/v1/devices/${encodeURIComponent(id)}/last-pickup`).catch(() => null);
-  if (r && r.ok && r.data.message) {
-    $("locker-message").textContent = r.data.message;
+  if (r && r.ok && r.data.seq !== lastCameraSeq) {
+    lastCameraSeq = r.data.seq;
+    const age = Number(r.data.age_s) || 0;
+    if (age < SHOW_S && r.data.message) {
+      say(r.data.message, r.data.opened ? "ok" : "bad", r.data.door || "", SHOW_S - age);
+    }
   }
-  setTimeout(camera, 1500);
+  setTimeout(() => camera(id), CAMERA_POLL_MS);
 }
 
 signedIn(() => {
   keypad();
-  camera();
-}, "/v1/me");
+  const id = new URLSearchParams(location.search).get("camera");
+  if (id) camera(id);
+}, ["locker"]);

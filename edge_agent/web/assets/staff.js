@@ -2,7 +2,7 @@
 // a return. Refreshes itself every few seconds.
 "use strict";
 
-import { $, api, el, money, signedIn } from "/assets/store.js";
+import { $, api, el, money, problem, signedIn } from "/assets/store.js";
 
 let current = null;
 
@@ -31,7 +31,7 @@ async function refresh() {
     }
     const actions = row.insertCell();
     if (["retrieval", "attention"].includes(c.state)) {
-      actions.append(el("button", { onclick: () => act(`/v1/lockers/compartments/${c.compartment_id}/open`, { purpose: "retrieval" }) }, "Open to empty"));
+      actions.append(el("button", { onclick: () => act(`/v1/lockers/compartments/${c.compartment_id}/open`, { purpose: "retrieval" }, "lockers-message") }, "Open to empty"));
     }
   }
 }
@@ -44,30 +44,48 @@ function renderOpen(box, orders) {
     if (!["packed", "ready", "incoming"].includes(o.status)) continue;
     const row = el("div", { class: "order", "data-order": o.order_id },
       el("strong", {}, o.order_id), ` ${o.status} · ${o.location_id || ""} `);
+    if (o.status === "packed" && o.method === "ship_from_store" && o.ship_address) {
+      row.append(deliverTo(o.ship_address));
+    }
     if (o.status === "incoming") {
-      row.append(el("button", { class: "big", onclick: () => act(`/v1/orders/${o.order_id}/receive`) }, "Received"));
+      row.append(el("button", { class: "big", onclick: () => act(`/v1/orders/${o.order_id}/receive`, {}, "open-message") }, "Received"));
     }
     if (o.status === "packed" && ["ship_from_store", "ship_to_store"].includes(o.method)) {
       const carrier = el("input", { placeholder: "Carrier", "aria-label": "Carrier", maxlength: "40" });
       const tracking = el("input", { placeholder: "Tracking number", "aria-label": "Tracking number", maxlength: "60" });
       const ship = () => carrier.value.trim()
-        ? act(`/v1/orders/${o.order_id}/ship`, { carrier: carrier.value.trim(), tracking: tracking.value.trim() })
-        : ($("pick-message").textContent = "name the carrier first");
+        ? act(`/v1/orders/${o.order_id}/ship`, { carrier: carrier.value.trim(), tracking: tracking.value.trim() }, "open-message")
+        : ($("open-message").textContent = "name the carrier first");
       row.append(carrier, tracking, el("button", { class: "big", onclick: ship }, "Shipped"));
     }
     box.append(row);
   }
 }
 
-async function act(path, body = {}) {
+// A home delivery's address, for the parcel's label (GET /v1/orders gives ``ship_address``).
+function deliverTo(a) {
+  const lines = [a.line1, a.line2, `${a.postcode} ${a.city}`, a.country].filter(Boolean);
+  return el("address", { class: "ship-to" }, el("span", { class: "muted" }, "Deliver to: "),
+    ...lines.flatMap((line, n) => (n ? [el("br"), line] : [line])));
+}
+
+// A button's action; its answer shows next to the list it was pressed in (``where``).
+async function act(path, body, where) {
   const r = await api(path, { method: "POST", body });
-  $("pick-message").textContent = r.ok ? "done" : r.data.detail;
-  refresh();
+  const msg = $(where);
+  msg.textContent = r.ok ? "done" : problem(r);
+  msg.className = r.ok ? "ok" : "bad";
+  refresh().catch(() => {});
 }
 
 async function startPicking(orderId) {
   const r = await api(`/v1/orders/${orderId}/picking`, { method: "POST", body: {} });
-  if (!r.ok) return;
+  const msg = $("picklist-message");
+  if (!r.ok) {
+    msg.textContent = `${orderId} cannot be picked: ${problem(r)}`;
+    return;
+  }
+  msg.textContent = "";
   current = r.data;
   $("picking-order").hidden = false;
   $("pack-result").textContent = "";
@@ -88,7 +106,7 @@ function draw(order) {
 async function pick(code) {
   const r = await api(`/v1/orders/${current.order_id}/picks`, { method: "POST", body: { code } });
   const msg = $("pick-message");
-  msg.textContent = r.ok ? r.data.message : r.data.detail;
+  msg.textContent = r.ok ? r.data.message : problem(r);
   msg.className = r.ok ? "ok" : "bad";
   if (r.ok) {
     current = r.data.order;
@@ -100,13 +118,13 @@ async function pack(size) {
   const r = await api(`/v1/orders/${current.order_id}/pack`, { method: "POST", body: { parcel_size: size } });
   const out = $("pack-result");
   if (!r.ok) {
-    out.textContent = r.data.detail;
+    out.textContent = problem(r);
     return;
   }
   const loc = r.data.location;
   out.textContent = !loc ? "Packed: ready to ship" : loc.kind === "locker"
     ? `Put it in ${loc.label}: load code ${r.data.load_code}` : `On the ${loc.label} shelf: ready`;
-  refresh();
+  refresh().catch(() => {});
 }
 
 async function findPurchase() {
@@ -115,8 +133,9 @@ async function findPurchase() {
   const r = await api(`/v1/returns/purchases?by=${by}&value=${encodeURIComponent(value)}`);
   const box = $("purchases");
   box.replaceChildren();
+  $("return-message").textContent = "";
   if (!r.ok) {
-    $("return-message").textContent = r.data.detail;
+    $("return-message").textContent = problem(r);
     return;
   }
   if (!r.data.hub_reachable) box.append(el("p", { class: "warn" }, "The hub is unreachable: only this store's sales are shown."));
@@ -145,6 +164,6 @@ signedIn(() => {
     e.preventDefault();
     findPurchase();
   });
-  refresh();
-  setInterval(refresh, 3000);
-}, "/v1/me");
+  const again = () => refresh().catch(() => {}).finally(() => setTimeout(again, 3000));
+  again();
+}, ["staff", "manager"]);
