@@ -77,21 +77,8 @@ def purchase(conn: sqlite3.Connection, store_id: str, sale_id: str) -> Purchase 
         receipt_code=sale[1],
         loyalty_id=sale[2],
         purchased_at=parse(sale[3]),
-        lines=tuple(
-            PurchaseLine(
-                line_no=n,
-                sku=sku,
-                name=name,
-                category=cat,
-                quantity=q,
-                returned=r,
-                unit_price_cents=price,
-            )
-            for n, sku, name, cat, q, r, price in lines
-        ),
-        tenders=tuple(
-            PurchaseTender(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in tenders
-        ),
+        lines=PurchaseLine.from_rows(lines),
+        tenders=PurchaseTender.from_rows(tenders),
     )
 
 

@@ -136,17 +136,7 @@ class ReturnDesk:
             raise ReturnRefused("; ".join(judgement.refused))
         if judgement.needs_override and request.override is None:
             raise NeedsOverride("; ".join(judgement.needs_override))
-        lines = [
-            ReturnedLine(
-                sku=j.sku,
-                quantity=j.quantity,
-                condition=j.condition,
-                disposition=j.disposition or "damaged",
-                purchase_line_no=j.line_no,
-                refund_cents=j.refund_cents,
-            )
-            for j in judgement.lines
-        ]
+        lines = judgement.returned_lines()
         auth = self._authorize(device, request, asks)
         if auth is not None and not auth.authorized and not auth.unknown_purchase:
             _refuse(auth)

@@ -15,10 +15,10 @@ its own sales), so two refunds of one line at once cannot both pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -79,6 +79,23 @@ class PurchaseLine(Frozen):
     def returnable(self) -> int:
         return max(0, self.quantity - self.returned)
 
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> tuple[PurchaseLine, ...]:
+        """From ``(line_no, sku, name, category, quantity, returned, unit_price_cents)`` rows,
+        as both the store and the hub read them."""
+        return tuple(
+            cls(
+                line_no=n,
+                sku=sku,
+                name=name,
+                category=cat,
+                quantity=q,
+                returned=r,
+                unit_price_cents=price,
+            )
+            for n, sku, name, cat, q, r, price in rows
+        )
+
 
 class PurchaseTender(Frozen):
     """A tender as shown at the till: never the token or the card hash."""
@@ -87,6 +104,11 @@ class PurchaseTender(Frozen):
     kind: str
     amount_cents: int
     last4: str | None = None
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[Any]]) -> tuple[PurchaseTender, ...]:
+        """From ``(tender_no, kind, amount_cents, last4)`` rows."""
+        return tuple(cls(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in rows)
 
 
 class Purchase(Frozen):
@@ -196,6 +218,20 @@ class Judgement:
 
     def problems(self, overridden: bool) -> list[str]:
         return self.refused + ([] if overridden else self.needs_override)
+
+    def returned_lines(self) -> list[ReturnedLine]:
+        """The lines as the return records them (an unjudged disposition counts as damaged)."""
+        return [
+            ReturnedLine(
+                sku=j.sku,
+                quantity=j.quantity,
+                condition=j.condition,
+                disposition=j.disposition or "damaged",
+                purchase_line_no=j.line_no,
+                refund_cents=j.refund_cents,
+            )
+            for j in self.lines
+        ]
 
 
 def judge(

@@ -89,17 +89,7 @@ def authorize(
             reason="; ".join(judgement.needs_override),
             needs_override=tuple(judgement.needs_override),
         )
-    returned = [
-        ReturnedLine(
-            sku=j.sku,
-            quantity=j.quantity,
-            condition=j.condition,
-            disposition=j.disposition or "damaged",
-            purchase_line_no=j.line_no,
-            refund_cents=j.refund_cents,
-        )
-        for j in judgement.lines
-    ]
+    returned = judgement.returned_lines()
     try:
         with conn.begin_nested():
             _take(conn, found.purchase_id, ask.lines)

@@ -94,19 +94,6 @@ def purchase(conn: Connection, purchase_id: str) -> Purchase | None:
         receipt_code=receipt_code(row.store_id, row.sale_id) if row.sale_id else None,
         loyalty_id=row.loyalty_id,
         purchased_at=row.purchased_at,
-        lines=tuple(
-            PurchaseLine(
-                line_no=n,
-                sku=sku,
-                name=name,
-                category=cat,
-                quantity=q,
-                returned=r,
-                unit_price_cents=price,
-            )
-            for n, sku, name, cat, q, r, price in lines
-        ),
-        tenders=tuple(
-            PurchaseTender(tender_no=n, kind=k, amount_cents=a, last4=l4) for n, k, a, l4 in tenders
-        ),
+        lines=PurchaseLine.from_rows(lines),
+        tenders=PurchaseTender.from_rows(tenders),
     )
