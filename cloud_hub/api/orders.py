@@ -78,11 +78,15 @@ def get_order(order_id: OrderPath, caller: ChannelOrHQ, conn: ReadConn) -> Order
 
 @router.post("/{order_id}/cancel")
 def cancel_order(
-    order_id: OrderPath, caller: ChannelOrOperator, conn: WriteConn, now: Now
+    order_id: OrderPath,
+    caller: ChannelOrOperator,
+    conn: WriteConn,
+    service: ServiceDep,
+    now: Now,
 ) -> OrderOut:
     """Cancel before collection: the store releases the stock, the customer is refunded."""
     views.order(conn, order_id, caller.channel)  # 404 for another channel's order
-    lifecycle.cancel(conn, order_id, caller.name, now)
+    lifecycle.cancel(conn, order_id, caller.name, now, service.order_rules)
     return views.order(conn, order_id)
 
 

@@ -376,7 +376,7 @@ def _progress(
                 ref=allocation.allocation_id,
                 subject=f"Order {order_id} was not collected",
                 body=f"Your order was {event.reason}. We have refunded "
-                f"{cents / 100:.2f} to the way you paid.",
+                f"{rules.money(cents)} to the way you paid.",
                 now=now,
             )
         case PickupReminderDue():
@@ -439,7 +439,7 @@ def _collected_after_withdrawal(
     )
 
 
-def cancel(conn: Connection, order_id: str, by: str, now: datetime) -> None:
+def cancel(conn: Connection, order_id: str, by: str, now: datetime, rules: OrderRules) -> None:
     """A channel or HQ cancels an order not yet collected: its store is told to release it,
     and the customer is refunded to the original tenders."""
     order = conn.execute(select(_O).where(_O.c.order_id == order_id).with_for_update()).first()
@@ -461,6 +461,6 @@ def cancel(conn: Connection, order_id: str, by: str, now: datetime) -> None:
         kind="cancelled",
         ref=order_id,
         subject=f"Order {order_id} cancelled",
-        body=f"Your order was cancelled and {cents / 100:.2f} refunded.",
+        body=f"Your order was cancelled and {rules.money(cents)} refunded.",
         now=now,
     )

@@ -232,6 +232,14 @@ def test_an_expired_order_is_refunded_split_as_paid(hub: TestClient) -> None:
         ("card", 600, "4242"),
         ("gift_card", 300, None),
     ]
+    assert "refunded 9.00 EUR to the way you paid" in _told(hub, order, "expired")
+
+
+def _told(hub: TestClient, order: dict[str, Any], kind: str) -> str:
+    """The body of the one ``kind`` message the customer was sent about ``order``."""
+    sent = hub.get(f"/v1/orders/{order['order_id']}/notifications", headers=HQ_AUTH).json()
+    (body,) = [n["body"] for n in sent if n["kind"] == kind]
+    return str(body)
 
 
 def test_an_event_for_another_stores_allocation_is_quarantined(hub: TestClient) -> None:
@@ -265,6 +273,7 @@ def test_a_cancelled_order_is_withdrawn_from_its_store_and_refunded(hub: TestCli
     assert r.json()["status"] == "cancelled"
     assert sum(x["amount_cents"] for x in r.json()["refunds"]) == 900
     assert len(s_a.commands("order_cancel")) == 1
+    assert "cancelled and 9.00 EUR refunded" in _told(hub, order, "cancelled")
     again = hub.post(f"/v1/orders/{order['order_id']}/cancel", headers=WEB_AUTH)
     assert again.status_code == 409
 
