@@ -24,6 +24,7 @@ from cloud_hub.orders import routing
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.returns import authority
 from cloud_hub.settings import HubSettings
+from cloud_hub.throttle import SignInThrottle
 from storelink_contract.common import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class HubService:
             HubLink(settings, self.engine, self.inbound, self.fanout) if with_link else None
         )
         self.notifier = notify.load_notifier(settings)
+        self.sign_in_throttle = SignInThrottle()
         #: Set when the hub stops: live dashboard streams still open end (uvicorn's graceful
         #: shutdown timeout closes the others before the lifespan ends, see ``cloud_hub.main``).
         self.stopping = threading.Event()

@@ -32,14 +32,30 @@ class SessionOut(BaseModel):
     csrf_token: str | None
 
 
-@router.post("", responses={401: {"description": "Refused: the reason, safe to show"}})
+@router.post(
+    "",
+    responses={
+        401: {"description": "Refused: the reason, safe to show"},
+        429: {"description": "Too many failed sign-ins from this address; see Retry-After"},
+    },
+)
 def sign_in(
     body: SignIn, request: Request, service: ServiceDep, now: Now, response: Response
 ) -> SessionOut:
     ttl = timedelta(seconds=service.settings.session_ttl_s)
+    address = request.client.host if request.client else "unknown"
+    throttle = service.sign_in_throttle
+    wait = throttle.retry_after(address, now)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed sign-ins from this address: try again in {wait:.0f} s",
+            headers={"Retry-After": f"{wait:.0f}"},
+        )
     try:
         token, who = users.sign_in(service.engine, body.username, body.password, now, ttl)
     except users.SignInRefused as exc:
+        throttle.failed(address, now)
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
     earlier = request.cookies.get(SESSION_COOKIE)
     if earlier:  # signing in again ends the session this browser had

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud_hub import users
+from cloud_hub import throttle, users
 from cloud_hub.api import dashboard as dashboard_api
 from cloud_hub.api.deps import SESSION_COOKIE
 from cloud_hub.db import make_engine
@@ -102,6 +102,28 @@ def test_wrong_passwords_are_refused_and_then_lock_the_account(people: TestClien
     unknown = people.post("/v1/session", json={"username": "nobody", "password": "whatever1"})
     assert unknown.status_code == 401
     assert unknown.json()["detail"] == users.REFUSED  # says nothing about which names exist
+
+
+def test_one_address_guessing_across_usernames_is_stopped(people: TestClient) -> None:
+    for n in range(throttle.FAILURES_ALLOWED):
+        r = people.post("/v1/session", json={"username": f"user-{n}", "password": "Summer2026!"})
+        assert r.status_code == 401
+    right = people.post("/v1/session", json={"username": OPERATOR[0], "password": OPERATOR[1]})
+    assert right.status_code == 429  # refused before any password is checked
+    assert "too many failed sign-ins from this address" in right.json()["detail"]
+    assert 1 <= int(right.headers["Retry-After"]) <= throttle.WINDOW.total_seconds()
+    assert SESSION_COOKIE not in people.cookies
+
+
+def test_the_address_throttle_forgets_failures_after_its_window() -> None:
+    gate = throttle.SignInThrottle(failures_allowed=3, window=timedelta(minutes=10))
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    for minute in range(3):
+        assert gate.retry_after("10.0.0.7", start + timedelta(minutes=minute)) is None
+        gate.failed("10.0.0.7", start + timedelta(minutes=minute))
+    assert gate.retry_after("10.0.0.7", start + timedelta(minutes=3)) == 7 * 60
+    assert gate.retry_after("10.0.0.8", start + timedelta(minutes=3)) is None  # others may try
+    assert gate.retry_after("10.0.0.7", start + timedelta(minutes=10, seconds=1)) is None
 
 
 def test_parallel_wrong_guesses_all_count(people: TestClient) -> None:
