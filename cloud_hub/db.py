@@ -263,6 +263,7 @@ def _sqlite_on_begin(conn: Connection) -> None:
 def create_schema(engine: Engine) -> None:
     """Create missing tables (the hub's tables only)."""
     from cloud_hub.counts import COUNT_TABLES
+    from cloud_hub.nearby import NEARBY_TABLES
     from cloud_hub.orders.tables import ORDER_TABLES  # they import this module
     from cloud_hub.returns.tables import RETURN_TABLES
     from cloud_hub.users import USER_TABLES
@@ -280,6 +281,7 @@ def create_schema(engine: Engine) -> None:
         *RETURN_TABLES,
         *USER_TABLES,
         *COUNT_TABLES,
+        *NEARBY_TABLES,
     )
     tables = [table(m) for m in models]
     SQLModel.metadata.create_all(engine, tables=tables)

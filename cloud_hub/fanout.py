@@ -1,11 +1,13 @@
 """Fan-out of stock changes to the other stores, so a kiosk can say where else an item is.
 
 Ingest (and safety-stock changes from the API) report which (store, sku) pairs changed; every
-``fanout_interval_s`` the link drains them and queues one ``StockView`` command per other online
-store with the latest figures. Coalescing is by construction: pairs are a set, so a sku sold a
+``fanout_interval_s`` the link drains them and queues ``StockView`` commands for each online
+store: the latest figures of the changed stores it follows (its nearest, see
+``cloud_hub.nearby``) and, for every changed sku, what all other stores together can promise
+(the kiosk's "online" figure). Coalescing is by construction: pairs are a set, so a sku sold a
 hundred times in an interval is sent once, with its newest figure. Offline stores get nothing
-incremental (their outbox would only fill with superseded figures); on their birth they get the
-full current view of every other store instead.
+incremental (their outbox would only fill with superseded figures); on their birth they get
+``StockPeers`` (the stores they follow) and the full current view of those, with the totals.
 
 ``as_of`` is the store event time the hub's view of that store is current to (its last applied
 event), falling back to when the row was written: a sku that has not moved for a week is still
@@ -25,13 +27,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, func, select
+from pydantic import BaseModel
+from sqlalchemy import Engine, Select, and_, case, func, select
 from sqlalchemy.engine import Connection, Row
 
-from cloud_hub import commands, fleet
+from cloud_hub import commands, fleet, nearby
 from cloud_hub.db import SafetyStock, Store, StoreStock, table
 from cloud_hub.orders.tables import OnlineOrder, OrderLine, committed_units
-from storelink_contract.commands import PeerStock, StockView
+from storelink_contract.commands import NetworkStock, PeerStock, StockPeers, StockView
 
 _ST = table(StoreStock)
 _SS = table(SafetyStock)
@@ -44,6 +47,8 @@ _L = table(OrderLine)
 ORDER_OVERLAP = timedelta(seconds=10)
 #: Entries per StockView command, so one message stays a reasonable size.
 VIEW_CHUNK = 500
+#: Other stores whose figures each store follows, unless the hub is configured otherwise.
+NEARBY_STORES = 10
 _IN_CHUNK = 500
 
 Pair = tuple[str, str]
@@ -52,7 +57,8 @@ Pair = tuple[str, str]
 class FanOut:
     """Thread-safe set of changed (store, sku) pairs waiting for the next fan-out."""
 
-    def __init__(self) -> None:
+    def __init__(self, nearby_stores: int = NEARBY_STORES) -> None:
+        self.nearby_stores = nearby_stores
         self._lock = threading.Lock()
         self._changed: set[Pair] = set()
         self._orders_seen_upto: datetime | None = None
@@ -89,7 +95,9 @@ class FanOut:
                 self._orders_seen_upto = now
                 if not pairs:
                     return 0
-                return enqueue_changes(conn, pairs, fleet.online_store_ids(conn), now)
+                return enqueue_changes(
+                    conn, pairs, fleet.online_store_ids(conn), now, self.nearby_stores
+                )
         except BaseException:
             self.put_back(pairs)
             self._orders_seen_upto = since
@@ -151,32 +159,166 @@ def figures_for(conn: Connection, pairs: Iterable[Pair]) -> list[PeerStock]:
     return out
 
 
-def _views(entries: list[PeerStock], now: datetime) -> list[StockView]:
+def _available(conn: Connection, skus: Iterable[str]) -> dict[Pair, int]:
+    """What each store can still promise of ``skus``, for the network totals."""
+    held = committed_units()
+    figures = (
+        select(
+            _ST.c.store_id,
+            _ST.c.sku,
+            _ST.c.on_hand - func.coalesce(_SS.c.quantity, 0) - func.coalesce(held.c.committed, 0),
+        )
+        .select_from(_ST)
+        .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
+        .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
+    )
+    wanted = sorted(set(skus))
+    out: dict[Pair, int] = {}
+    for i in range(0, len(wanted), _IN_CHUNK):
+        for store_id, sku, available in conn.execute(
+            figures.where(_ST.c.sku.in_(wanted[i : i + _IN_CHUNK]))
+        ):
+            out[(store_id, sku)] = max(0, int(available))
+    return out
+
+
+def _network(
+    target: str, skus: Iterable[str], available: dict[Pair, int], totals: dict[str, int]
+) -> list[NetworkStock]:
+    """Per sku, what every store but ``target`` can promise together."""
     return [
-        StockView(at=now, entries=tuple(entries[i : i + VIEW_CHUNK]))
-        for i in range(0, len(entries), VIEW_CHUNK)
+        NetworkStock(sku=sku, available=totals.get(sku, 0) - available.get((target, sku), 0))
+        for sku in skus
+    ]
+
+
+def _totals(available: dict[Pair, int]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for (_store_id, sku), units in available.items():
+        totals[sku] += units
+    return totals
+
+
+def _views(entries: list[PeerStock], network: list[NetworkStock], now: datetime) -> list[StockView]:
+    """As few views as hold everything, at most ``VIEW_CHUNK`` store figures and
+    ``VIEW_CHUNK`` totals each."""
+    return [
+        StockView(
+            at=now,
+            entries=tuple(entries[i : i + VIEW_CHUNK]),
+            network=tuple(network[i : i + VIEW_CHUNK]),
+        )
+        for i in range(0, max(len(entries), len(network)), VIEW_CHUNK)
     ]
 
 
 def enqueue_changes(
-    conn: Connection, pairs: Iterable[Pair], targets: Iterable[str], now: datetime
+    conn: Connection,
+    pairs: Iterable[Pair],
+    targets: Iterable[str],
+    now: datetime,
+    nearby: int = NEARBY_STORES,
 ) -> int:
-    """Queue the changed figures for every target store except the one that changed."""
+    """Queue the changed figures for every target store that follows the store that changed,
+    and the changed skus' network totals for every target."""
+    pairs = set(pairs)
+    follows = _peer_sets(conn, nearby, now)
     entries = sorted(figures_for(conn, pairs), key=lambda p: (p.store_id, p.sku))
+    changed_by: dict[str, set[str]] = defaultdict(set)
+    for store_id, sku in pairs:
+        changed_by[sku].add(store_id)
+    available = _available(conn, changed_by)
+    totals = _totals(available)
     queued = 0
     for target in targets:
-        mine = [e for e in entries if e.store_id != target]
-        if mine:
-            queued += len(commands.enqueue_for_store(conn, target, _views(mine, now), now))
+        near = set(follows.get(target, ()))
+        mine = [e for e in entries if e.store_id in near]
+        # Totals move for a target only where another store changed.
+        skus = sorted(sku for sku, by in changed_by.items() if by - {target})
+        views = _views(mine, _network(target, skus, available, totals), now)
+        queued += len(commands.enqueue_for_store(conn, target, views, now))
     return queued
 
 
-def enqueue_full_view(conn: Connection, store_id: str, now: datetime) -> int:
-    """Queue every other store's figures for ``store_id`` (on its birth)."""
+def _peer_sets(conn: Connection, k: int, now: datetime) -> dict[str, tuple[str, ...]]:
+    follows = nearby.stored(conn)
+    if set(fleet.all_store_ids(conn)) - follows.keys():  # a store no refresh has seen yet
+        refresh_peers(conn, now, k)
+        follows = nearby.stored(conn)
+    return follows
+
+
+def _full_view(
+    conn: Connection, store_id: str, peers: tuple[str, ...], now: datetime
+) -> list[StockView]:
+    """Every current figure of ``peers`` and every network total, for ``store_id``."""
+    entries: list[PeerStock] = []
+    if peers:
+        rows = conn.execute(
+            _figures_query().where(_ST.c.store_id.in_(peers)).order_by(_ST.c.store_id, _ST.c.sku)
+        )
+        entries = [_peer(r) for r in rows]
+    held = committed_units()
+    left = _ST.c.on_hand - func.coalesce(_SS.c.quantity, 0) - func.coalesce(held.c.committed, 0)
+    promise = case((left < 0, 0), else_=left)  # GREATEST on PostgreSQL is MAX on SQLite
+    network = [
+        NetworkStock(sku=sku, available=int(units))
+        for sku, units in conn.execute(
+            select(_ST.c.sku, func.sum(promise))
+            .select_from(_ST)
+            .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
+            .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
+            .where(_ST.c.store_id != store_id)
+            .group_by(_ST.c.sku)
+            .order_by(_ST.c.sku)
+        )
+    ]
+    return _views(entries, network, now)
+
+
+def enqueue_full_view(
+    conn: Connection, store_id: str, now: datetime, nearby_stores: int = NEARBY_STORES
+) -> int:
+    """On ``store_id``'s birth: which stores it follows, with their figures and the network
+    totals. Other online stores whose nearest stores changed with it get their new set."""
+    changed = nearby.changes(conn, nearby_stores, now)
+    peers = nearby.stored(conn).get(store_id, ())
+    queued = _tell_peers(conn, store_id, peers, _full_view(conn, store_id, peers, now), now)
+    online = set(fleet.online_store_ids(conn))
+    for other, (others_peers, added) in changed.items():
+        if other != store_id and other in online:
+            queued += _tell_peers(conn, other, others_peers, _figures_of(conn, added, now), now)
+    return queued
+
+
+def refresh_peers(conn: Connection, now: datetime, nearby_stores: int = NEARBY_STORES) -> int:
+    """After the fleet's places changed: every online store whose nearest stores changed
+    learns its new set and gets the figures of the stores it now follows."""
+    online = set(fleet.online_store_ids(conn))
+    queued = 0
+    for store_id, (peers, added) in nearby.changes(conn, nearby_stores, now).items():
+        if store_id in online:
+            queued += _tell_peers(conn, store_id, peers, _figures_of(conn, added, now), now)
+    return queued
+
+
+def _figures_of(conn: Connection, stores: set[str], now: datetime) -> list[StockView]:
+    if not stores:
+        return []
     rows = conn.execute(
-        _figures_query().where(_ST.c.store_id != store_id).order_by(_ST.c.store_id, _ST.c.sku)
+        _figures_query()
+        .where(_ST.c.store_id.in_(sorted(stores)))
+        .order_by(_ST.c.store_id, _ST.c.sku)
     )
-    entries = [_peer(r) for r in rows]
-    if not entries:
-        return 0
-    return len(commands.enqueue_for_store(conn, store_id, _views(entries, now), now))
+    return _views([_peer(r) for r in rows], [], now)
+
+
+def _tell_peers(
+    conn: Connection,
+    store_id: str,
+    peers: tuple[str, ...],
+    views: list[StockView],
+    now: datetime,
+) -> int:
+    batch: list[BaseModel] = [StockPeers(at=now, stores=peers), *views]
+    return len(commands.enqueue_for_store(conn, store_id, batch, now))

@@ -182,7 +182,7 @@ class Inbound:
                 commands.acknowledge(conn, store_id, outcome.commands_applied_upto)
                 if outcome.commands_applied_upto == 0:
                     reseed.reseed_store(conn, store_id, now)  # new, or its database was wiped
-                fanout.enqueue_full_view(conn, store_id, now)
+                fanout.enqueue_full_view(conn, store_id, now, self._fanout.nearby_stores)
                 directory.send(conn, now, [store_id])
         if outcome.kind == "birth":
             log.info("store %s: birth (bdseq %d, %s)", store_id, state.bdseq, state.version)

@@ -38,7 +38,7 @@ class HubService:
     ) -> None:
         self.settings = settings
         self.engine: Engine = make_engine(settings.database_url)
-        self.fanout = FanOut()
+        self.fanout = FanOut(settings.nearby_stores)
         self.order_rules = OrderRules.from_settings(settings)
         self.inbound = Inbound(self.engine, self.fanout, self.order_rules)
         self.link: HubLink | None = (

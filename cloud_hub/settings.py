@@ -36,9 +36,12 @@ class HubSettings(BaseSettings):
     api_token: SecretStr = SecretStr(DEV_API_TOKEN)
     environment: Literal["development", "production"] = "development"
     #: How often changed stock is fanned out to the other stores as ``StockView`` commands.
-    #: Every stock change goes to every other store (N x N), so coalescing over a couple of
-    #: seconds matters at fleet scale; kiosks show each figure's age anyway.
+    #: Coalescing over a couple of seconds matters at fleet scale; kiosks show each figure's
+    #: age anyway.
     fanout_interval_s: float = Field(default=2.0, gt=0)
+    #: Other stores whose figures each store's kiosks list (its nearest, by profile location);
+    #: every store still gets the fleet's per-sku total for its "online" figure.
+    nearby_stores: int = Field(default=10, ge=1, le=100)
     #: No ack progress for this long with commands in flight: send again from acked + 1.
     ack_timeout_s: float = Field(default=10.0, gt=0)
     #: Commands per MQTT message, and the cap of unacknowledged commands per store.

@@ -30,6 +30,7 @@ from storelink_contract.commands import (
     ResyncRequest,
     ReturnPolicySet,
     SafetyStockSet,
+    StockPeers,
     StockView,
     StoreDirectory,
 )
@@ -114,6 +115,18 @@ def apply_command(
                     (e.store_id, e.sku, e.on_hand, e.available, iso(e.as_of))
                     for e in command.entries
                 ],
+            )
+            conn.executemany(
+                "INSERT INTO network_stock (sku, available, as_of) VALUES (?, ?, ?) "
+                "ON CONFLICT (sku) DO UPDATE SET available = excluded.available, "
+                "as_of = excluded.as_of WHERE excluded.as_of > network_stock.as_of",
+                [(n.sku, n.available, iso(command.at)) for n in command.network],
+            )
+        case StockPeers():
+            marks = ",".join("?" * len(command.stores))
+            conn.execute(
+                f"DELETE FROM peer_stock WHERE store_id NOT IN ({marks})",  # noqa: S608  (marks only)
+                command.stores,
             )
         case ResyncRequest():
             log.info("hub asked for a stock snapshot: %s", command.reason)

@@ -274,6 +274,15 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 6: what all other stores together can promise, per sku (the kiosk's "online" figure);
+    # peer_stock holds the nearby stores only.
+    """
+    CREATE TABLE network_stock (
+        sku TEXT PRIMARY KEY,
+        available INTEGER NOT NULL,
+        as_of TEXT NOT NULL
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -1,10 +1,12 @@
 """Stock lookup for kiosks, tills and staff: this store's figure and other stores' figures.
 
 Available-to-promise here is on-hand minus reserved (online orders, kiosk carts) minus safety
-stock, never below zero. Other stores come nearest first (the hub's store directory gives
-their places); ``online_available`` is what the whole fleet could still ship. Other stores'
-figures come from the hub's last ``stock_view``, each with its ``as_of`` and age, so a kiosk cut
-off from the hub can still say "3 at Store B, as of 12 minutes ago" instead of nothing.
+stock, never below zero. Other stores are the nearby ones the hub sends (``stock_peers``),
+nearest first (the hub's store directory gives their places); ``online_available`` is what the
+whole fleet could still ship: this store's figure plus the hub's total of all the others.
+Other stores' figures come from the hub's last ``stock_view``, each with its ``as_of`` and age,
+so a kiosk cut off from the hub can still say "3 at Store B, as of 12 minutes ago" instead of
+nothing.
 """
 
 from __future__ import annotations
@@ -99,6 +101,10 @@ def lookup(
         )
     peers.sort(key=lambda p: (p["distance_km"] is None, p["distance_km"] or 0.0))
     here_available = max(0, on_hand - reserved - safety_stock)
+    # Online: this store as it is now, and every other store as the hub last summed them
+    # (peer_stock has the nearby ones only); before any total arrived, the nearby ones.
+    network = conn.execute("SELECT available FROM network_stock WHERE sku = ?", (sku,)).fetchone()
+    others = int(network[0]) if network else sum(int(p["available"]) for p in peers)
     return StockLookup.model_validate(
         {
             "sku": sku,
@@ -114,7 +120,7 @@ def lookup(
                 "needs_count": bool(needs_count),
             },
             "other_stores": peers,
-            "online_available": here_available + sum(int(p["available"]) for p in peers),
+            "online_available": here_available + others,
         }
     )
 

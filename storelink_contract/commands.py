@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, TypeAdapter
+from pydantic import Field, StringConstraints, TypeAdapter, model_validator
 
 from storelink_contract.common import Frozen, Product, Sku, StoreId, Timestamp
 from storelink_contract.orders import (
@@ -56,11 +56,37 @@ class PeerStock(Frozen):
     as_of: Timestamp
 
 
+class NetworkStock(Frozen):
+    """What every other store together can still promise of one sku (the kiosk's 'online')."""
+
+    sku: Sku
+    available: int = Field(ge=0)
+
+
 class StockView(CommandBase):
-    """Other stores' stock, so a kiosk can answer 'where else is it?' while offline."""
+    """Other stores' stock, so a kiosk can answer 'where else is it?' while offline.
+
+    ``entries`` are figures of the store's nearby stores only (``StockPeers`` says which);
+    ``network`` totals every other store, as of ``at``.
+    """
 
     type: Literal["stock_view"] = "stock_view"
-    entries: tuple[PeerStock, ...] = Field(min_length=1)
+    entries: tuple[PeerStock, ...] = ()
+    network: tuple[NetworkStock, ...] = ()
+
+    @model_validator(mode="after")
+    def _says_something(self) -> StockView:
+        if not self.entries and not self.network:
+            raise ValueError("a stock view needs entries or network figures")
+        return self
+
+
+class StockPeers(CommandBase):
+    """The stores whose figures this store now follows, nearest first: figures of any other
+    store it kept are no longer updated and are dropped."""
+
+    type: Literal["stock_peers"] = "stock_peers"
+    stores: tuple[StoreId, ...] = Field(max_length=100)
 
 
 class ResyncRequest(CommandBase):
@@ -134,6 +160,7 @@ HubCommand = Annotated[
     CatalogUpsert
     | SafetyStockSet
     | StockView
+    | StockPeers
     | ResyncRequest
     | OrderAllocation
     | OrderCancel

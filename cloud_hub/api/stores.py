@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from cloud_hub import commands, directory, fleet, stock
+from cloud_hub import commands, directory, fanout, fleet, stock
 from cloud_hub.api.deps import (
     Now,
     ReadConn,
@@ -105,9 +105,12 @@ def put_safety_stock(
 
 
 @router.put("/{store_id}/profile", dependencies=[Depends(require_operator)])
-def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: Now) -> ProfileBody:
+def put_profile(
+    store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, service: ServiceDep, now: Now
+) -> ProfileBody:
     """Set the store's location, capacity and fulfilment methods (registers a store that has
-    not connected yet, so it can be set up before it opens)."""
+    not connected yet, so it can be set up before it opens). Stores whose nearest stores
+    change with it are told at once."""
     fleet.ensure_store(conn, store_id, now)
     stmt = upsert(conn, _SP)
     values = {**body.model_dump(), "methods": ",".join(body.methods), "updated_at": now}
@@ -117,6 +120,7 @@ def put_profile(store_id: StoreIdPath, body: ProfileBody, conn: WriteConn, now: 
         )
     )
     directory.send(conn, now)  # every store's kiosk learns where this one is
+    fanout.refresh_peers(conn, now, service.fanout.nearby_stores)
     return body
 
 

@@ -79,7 +79,8 @@ def test_birth_death_and_stale_death(engine: Engine, now: datetime) -> None:
         status = fleet.status(conn, "s1")
         assert status is not None
         assert status.online
-        assert status.commands_pending == 1  # the birth said 1 and 2 are applied
+        # the birth said 1 and 2 are applied; 3 is pending, and the birth's stock_peers
+        assert status.commands_pending == 2
     assert hub.handle(STATE, _state("death", 5), now).went_offline
     with engine.connect() as conn:
         status = fleet.status(conn, "s1")

@@ -89,6 +89,37 @@ def test_other_stores_views_keep_the_newest_figure(db: StoreDB) -> None:
     assert peer.age_s == (NOW - peer.as_of).total_seconds()
 
 
+def test_online_is_here_plus_the_fleet_total_and_only_followed_stores_are_listed(
+    db: StoreDB,
+) -> None:
+    _apply(db, 1, CATALOG, _view("store-b", 4, "2026-11-23T10:05:00Z"))
+    _apply(db, 3, _view("store-c", 2, "2026-11-23T10:05:00Z"))
+    before_totals = lookup(db.read(), "store-a", "MUG-1", NOW)
+    assert before_totals.online_available == 6  # no total yet: the stores it knows
+    total = {
+        "type": "stock_view",
+        "at": "2026-11-23T10:06:00Z",
+        "network": [{"sku": "MUG-1", "available": 15}],
+    }
+    follows = {"type": "stock_peers", "at": "2026-11-23T10:06:00Z", "stores": ["store-c"]}
+    _apply(db, 4, total, follows)
+    found = lookup(db.read(), "store-a", "MUG-1", NOW)
+    assert [p.store_id for p in found.other_stores] == ["store-c"]  # store-b is too far now
+    assert found.online_available == 15  # nothing here, 15 in the rest of the fleet
+    stale = {**total, "at": "2026-11-23T10:00:00Z", "network": [{"sku": "MUG-1", "available": 1}]}
+    _apply(db, 6, stale)  # an older total arriving late changes nothing
+    assert lookup(db.read(), "store-a", "MUG-1", NOW).online_available == 15
+    _apply(db, 7, {**follows, "stores": []})  # the only store in the fleet now
+    assert lookup(db.read(), "store-a", "MUG-1", NOW).other_stores == []
+
+
+def test_a_view_with_nothing_in_it_is_quarantined(db: StoreDB) -> None:
+    outcome = _apply(db, 1, {"type": "stock_view", "at": "2026-11-23T10:00:00Z"})
+    assert (outcome.applied, outcome.quarantined) == (0, 1)
+    (reason,) = db.read().execute("SELECT reason FROM command_quarantine").fetchone()
+    assert "entries or network" in reason
+
+
 def test_a_resync_request_puts_a_snapshot_in_the_event_stream(db: StoreDB) -> None:
     with db.write() as conn:
         conn.execute("INSERT INTO stock (sku, on_hand, updated_at) VALUES ('MUG-1', 7, 'x')")
