@@ -338,7 +338,7 @@ def _apply_all_or_one_by_one(
     try:
         with conn.begin_nested():
             return _apply(conn, store_id, parsed, now, rules)
-    except (DBAPIError, EventRefused) as exc:
+    except _REFUSED as exc:
         if isinstance(exc, DBAPIError) and _is_connection_error(exc):
             raise
         log.warning(
@@ -352,10 +352,10 @@ def _apply_all_or_one_by_one(
         try:
             with conn.begin_nested():
                 part = _apply(conn, store_id, [one], now, rules)
-        except (DBAPIError, EventRefused) as exc:
+        except _REFUSED as exc:
             if isinstance(exc, DBAPIError) and _is_connection_error(exc):
                 raise
-            why = f"database refused it: {exc.orig}" if isinstance(exc, DBAPIError) else str(exc)
+            why = _why(exc)
             reason = f"event {one[0]}: {why}"
             raw = one[1] if one[1] is not None else one[2].model_dump(mode="json")
             _quarantine(conn, store_id, topic, one[0], reason, raw, now, result)
@@ -365,6 +365,20 @@ def _apply_all_or_one_by_one(
         total.resync_reason = part.resync_reason or total.resync_reason
         total.last_at = part.last_at or total.last_at
     return total
+
+
+#: What applying one event may raise that is the event's fault: the database refusing it, the
+#: domain refusing it, or a value the contract let through but a driver cannot hold. Any of
+#: these quarantines that one event; nothing may stop the stream behind it.
+_REFUSED = (DBAPIError, EventRefused, ValueError, ArithmeticError)
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, DBAPIError):
+        return f"database refused it: {exc.orig}"
+    if isinstance(exc, EventRefused):
+        return str(exc)
+    return f"it could not be applied: {type(exc).__name__}: {exc}"[:500]
 
 
 def _is_connection_error(exc: DBAPIError) -> bool:
@@ -411,7 +425,8 @@ def _apply(
             _add_deltas(conn, store_id, sums, now, out.changed)
             lifecycle.apply(conn, store_id, seq, event, now, rules)
         elif isinstance(event, ReturnRecorded):
-            index.add_sales(conn, store_id, sales)  # a return may be of a sale just before it
+            # A return may be of a sale just before it.
+            authority.check_late_returns(conn, index.add_sales(conn, store_id, sales), now)
             sales.clear()
             authority.verify(conn, store_id, event, now, seq)
         elif isinstance(event, StockAdjusted) and event.counted_skus is not None:
@@ -422,7 +437,7 @@ def _apply(
             if mismatch is not None:
                 out.resync_reason = mismatch
     _add_deltas(conn, store_id, sums, now, out.changed)
-    index.add_sales(conn, store_id, sales)
+    authority.check_late_returns(conn, index.add_sales(conn, store_id, sales), now)
     return out
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from storelink_contract.common import Frozen
+from storelink_contract.common import Cents, Frozen
 
 TenderKind = Literal["card", "gift_card", "store_credit", "paypal", "cash"]
 _DIGIT_RUN = re.compile(r"\d{13,19}")
@@ -62,9 +62,9 @@ class Tender(Frozen):
 class RefundPart(Frozen):
     """What goes back to one tender of the purchase (``tender_no`` None: store credit)."""
 
-    tender_no: int | None
+    tender_no: int | None = Field(ge=1, le=1_000)
     kind: TenderKind
-    amount_cents: Annotated[int, Field(ge=0)]
+    amount_cents: Cents
     last4: Last4 | None = None
     processor_token: ProcessorToken | None = Field(
         default=None, description="For the payment terminal's referenced refund; never shown"

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from storelink_contract.common import EventBase, ExternalId, Frozen, Quantity, Sku
+from storelink_contract.common import Cents, EventBase, ExternalId, Frozen, Quantity, Sku
 from storelink_contract.payments import RefundPart
 
 #: ``sale:<store id>:<sale id>`` or ``order:<order id>``: longer than a client's own ids.
@@ -148,8 +148,8 @@ class ReturnedLine(Frozen):
     quantity: Quantity
     condition: Condition
     disposition: Disposition
-    purchase_line_no: int | None = None
-    refund_cents: int = Field(ge=0)
+    purchase_line_no: int | None = Field(default=None, ge=1, le=10_000)
+    refund_cents: Cents
 
 
 class ReturnAuthorization(Frozen):
@@ -293,9 +293,9 @@ class ReturnRecorded(EventBase):
     purchase_id: PurchaseId | None = None
     origin: Origin
     authorization_id: str | None = None
-    lines: tuple[ReturnedLine, ...] = Field(min_length=1)
-    refunds: tuple[RefundPart, ...] = ()
-    total_cents: int = Field(ge=0)
+    lines: tuple[ReturnedLine, ...] = Field(min_length=1, max_length=200)
+    refunds: tuple[RefundPart, ...] = Field(default=(), max_length=50)
+    total_cents: Cents
     override_by: str | None = Field(default=None, max_length=64)
     override_reason: str = Field(default="", max_length=300)
     #: The policy problems a manager overrode, or that an offline return could not check.

@@ -24,7 +24,7 @@ from cloud_hub.errors import Conflict, EventRefused, HubError, NotFound
 from cloud_hub.orders import intake, refunds, routing, timeline
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.orders.tables import Allocation, OnlineOrder
-from cloud_hub.returns import index
+from cloud_hub.returns import authority, index
 from storelink_contract.events import StoreEvent
 from storelink_contract.order_events import (
     KioskOrderRequested,
@@ -40,6 +40,7 @@ from storelink_contract.order_events import (
     PickupReminderDue,
     StoreAlert,
 )
+from storelink_contract.returns import order_purchase_id
 
 _O = table(OnlineOrder)
 _A = table(Allocation)
@@ -307,7 +308,7 @@ def _progress(
                 store_id=store_id,
                 detail=event.tracking or "handed to the carrier",
             )
-            index.add_order(conn, order_id, store_id, event.at)
+            _now_a_purchase(conn, order_id, store_id, event.at, now)
             notify.queue(
                 conn,
                 order_id=order_id,
@@ -355,7 +356,7 @@ def _progress(
                 store_id=store_id,
                 detail=f"at the {event.via} ({event.device_id})",
             )
-            index.add_order(conn, order_id, store_id, event.at)
+            _now_a_purchase(conn, order_id, store_id, event.at, now)
         case OrderExpired():
             # The allocation is over: a collection reported after this refund is an alert.
             _decide(conn, allocation, "expired", event.reason, now)
@@ -425,7 +426,7 @@ def _collected_after_withdrawal(
         store_id=store_id,
         detail=f"at the {event.via} ({event.device_id}), after it was {allocation.status}",
     )
-    index.add_order(conn, order.order_id, store_id, event.at)
+    _now_a_purchase(conn, order.order_id, store_id, event.at, now)
     alerts.record(
         conn,
         ref=f"order:{order.order_id}:collected-after-withdrawal",
@@ -464,3 +465,12 @@ def cancel(conn: Connection, order_id: str, by: str, now: datetime, rules: Order
         body=f"Your order was cancelled and {rules.money(cents)} refunded.",
         now=now,
     )
+
+
+def _now_a_purchase(
+    conn: Connection, order_id: str, store_id: str, at: datetime, now: datetime
+) -> None:
+    """The customer has the order: index it for returns, and check any return of it a
+    store took offline before the hub knew it was collected."""
+    index.add_order(conn, order_id, store_id, at)
+    authority.check_late_returns(conn, [order_purchase_id(order_id)], now)

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from cloud_hub import alerts
-from cloud_hub.db import Store, table, upsert
+from cloud_hub.db import Store, StoreEvent, table, upsert
 from cloud_hub.orders.tables import Refund
 from cloud_hub.returns import index, lookup, policy
 from cloud_hub.returns.tables import (
@@ -55,6 +56,11 @@ _RA = table(ReturnAuthorization)
 _PR = table(PurchaseReturn)
 _R = table(Refund)
 _S = table(Store)
+_E = table(StoreEvent)
+
+#: How an offline return of a purchase the hub has not heard of yet is flagged, until it has.
+_NOT_INDEXED = "no purchase"
+_JOIN = "; "
 
 AUTHORIZATION_TTL = timedelta(hours=1)
 #: The store's events must have reached this far past an authorization before it may lapse.
@@ -94,6 +100,7 @@ def authorize(
         with conn.begin_nested():
             _take(conn, found.purchase_id, ask.lines)
             refunds = _refund_split(conn, found, judgement.total_cents)
+            total = sum(r.amount_cents for r in refunds)
             authorization_id = f"{store_id}:{ask.return_id}"
             conn.execute(
                 _RA.insert().values(
@@ -104,11 +111,16 @@ def authorize(
                     status="authorized",
                     lines=json.dumps([line.model_dump() for line in returned]),
                     refunds=json.dumps([r.model_dump() for r in refunds]),
-                    total_cents=judgement.total_cents,
+                    total_cents=total,
                     created_at=now,
                 )
             )
     except _Taken as exc:
+        # A retry that waited for the first request's row locks (PostgreSQL) finds the units
+        # gone: to that first request, whose answer it must get too.
+        earlier = _earlier(conn, store_id, ask)
+        if earlier is not None:
+            return earlier
         return Authorization(authorized=False, reason=str(exc))
     except IntegrityError:
         # A retry that raced the first request (PostgreSQL): the first one's authorization
@@ -119,10 +131,16 @@ def authorize(
         return earlier
     return Authorization(
         authorized=True,
+        reason=(
+            ""
+            if total == judgement.total_cents
+            else f"{(judgement.total_cents - total) / 100:.2f} of it was refunded before "
+            "(the order expired or was cancelled)"
+        ),
         authorization_id=authorization_id,
         lines=tuple(returned),
         refunds=tuple(refunds),
-        total_cents=judgement.total_cents,
+        total_cents=total,
     )
 
 
@@ -189,7 +207,10 @@ def _refund_split(conn: Connection, found: Purchase, amount: int) -> list[Refund
         )
         for r in rows
     ]
-    parts = split(tenders, amount, {r.tender_no: r.refunded_cents for r in rows})
+    done = {r.tender_no: r.refunded_cents for r in rows}
+    if rows:  # never more back than the tenders have left (an order refunded on expiry)
+        amount = min(amount, sum(max(0, r.amount_cents - r.refunded_cents) for r in rows))
+    parts = split(tenders, amount, done)
     for part in parts:
         if part.tender_no is not None:
             conn.execute(
@@ -264,18 +285,57 @@ def verify(
             .on_conflict_do_nothing(index_elements=["source", "ref", "tender_no"])
         )
     if flags:
-        returned_twice = any("returned twice" in f for f in flags)
-        alerts.record(
-            conn,
-            ref=f"return:{store_id}:{event.return_id}",
-            store_id=store_id,
-            kind="return_returned_twice" if returned_twice else "return_outside_policy",
-            severity="critical" if returned_twice else "warning",
-            subject=event.purchase_id or event.return_id,
-            message=f"return {event.return_id} at {store_id} ({event.origin}, "
-            f"{event.total_cents / 100:.2f}): " + "; ".join(flags),
-            at=now,
+        _alert(conn, store_id, event, flags, f"return:{store_id}:{event.return_id}", now)
+
+
+def _alert(
+    conn: Connection,
+    store_id: str,
+    event: ReturnRecorded,
+    flags: list[str],
+    ref: str,
+    now: datetime,
+) -> None:
+    returned_twice = any("returned twice" in f for f in flags)
+    alerts.record(
+        conn,
+        ref=ref,
+        store_id=store_id,
+        kind="return_returned_twice" if returned_twice else "return_outside_policy",
+        severity="critical" if returned_twice else "warning",
+        subject=event.purchase_id or event.return_id,
+        message=f"return {event.return_id} at {store_id} ({event.origin}, "
+        f"{event.total_cents / 100:.2f}): " + "; ".join(flags),
+        at=now,
+    )
+
+
+def check_late_returns(conn: Connection, purchase_ids: Collection[str], now: datetime) -> int:
+    """Offline returns that reached the hub before the purchase they return (its store was
+    offline too): check them now that the purchase is indexed; how many were checked."""
+    if not purchase_ids:
+        return 0
+    waiting = conn.execute(
+        select(_PR.c.store_id, _PR.c.return_id, _PR.c.flagged, _E.c.payload)
+        .join(_E, and_(_E.c.store_id == _PR.c.store_id, _E.c.seq == _PR.c.event_seq))
+        .where(
+            _PR.c.purchase_id.in_(sorted(purchase_ids)),
+            _PR.c.flagged.like(f"{_NOT_INDEXED}%"),
         )
+    ).all()
+    for store_id, return_id, flagged, payload in waiting:
+        event = ReturnRecorded.model_validate_json(payload)
+        flags: list[str] = []
+        _check_offline(conn, event, flags)
+        kept = [f for f in str(flagged).split(_JOIN) if not f.startswith(_NOT_INDEXED)]
+        conn.execute(
+            update(_PR)
+            .where(_PR.c.store_id == store_id, _PR.c.return_id == return_id)
+            .values(flagged=_JOIN.join(kept + flags) or None)
+        )
+        if flags:
+            _alert(conn, store_id, event, flags, f"return:{store_id}:{return_id}:late", now)
+    return len(waiting)
 
 
 def _authorization_of(conn: Connection, store_id: str, event: ReturnRecorded) -> Any:
@@ -319,40 +379,78 @@ def _note_refunds(
 
 
 def _check_offline(conn: Connection, event: ReturnRecorded, flags: list[str]) -> None:
+    """Take what an offline return gave back off the purchase, line by line, and flag all
+    the till could not check: lines not on the purchase, units returned before, the policy,
+    and more money back than the lines were bought for."""
     assert event.purchase_id is not None
     found = lookup.purchase(conn, event.purchase_id)
-    if found is None:
-        flags.append(f"no purchase {event.purchase_id} in the index")
+    if found is None:  # checked again when it arrives: ``check_late_returns``
+        flags.append(f"{_NOT_INDEXED} {event.purchase_id} in the index")
         return
     index.materialize(conn, found.purchase_id)
-    asks = _asks_for(found, event)
+    asks, unmatched = _asks_for(found, event)
+    flags.extend(
+        f"{line.quantity} x {line.sku} is not on purchase {found.purchase_id}" for line in unmatched
+    )
     if not asks:
-        flags.append("its lines match nothing on the purchase")
         return
     judgement = judge(policy.current(conn), found, asks, event.at)
+    flags.extend(r for r in judgement.refused if "already returned" not in r)
     if event.override_by is None:
         flags.extend(judgement.needs_override)
-    try:
-        with conn.begin_nested():
-            _take(conn, found.purchase_id, asks)
-    except _Taken as exc:
-        flags.append(f"returned twice: {exc}")
-        return  # what was refunded again is the alert's to settle, not the tenders' count
-    _note_refunds(conn, found.purchase_id, [r.model_dump() for r in event.refunds], +1)
+    if event.total_cents > judgement.total_cents:
+        flags.append(
+            f"{event.total_cents / 100:.2f} given back for lines bought for "
+            f"{judgement.total_cents / 100:.2f}"
+        )
+    taken = 0
+    for ask in asks:  # each on its own: a line returned before does not void the others
+        try:
+            with conn.begin_nested():
+                _take(conn, found.purchase_id, [ask])
+            taken += 1
+        except _Taken as exc:
+            flags.append(f"returned twice: {exc}")
+    if taken:  # what was refunded again is the alert's to settle, not the tenders' count
+        _note_refunds(conn, found.purchase_id, [r.model_dump() for r in event.refunds], +1)
 
 
-def _asks_for(found: Purchase, event: ReturnRecorded) -> list[ReturnLineAsk]:
-    """The purchase lines the return names (by line number, or by sku when offline)."""
-    asks = []
+def _asks_for(
+    found: Purchase, event: ReturnRecorded
+) -> tuple[list[ReturnLineAsk], list[ReturnedLine]]:
+    """The purchase lines the return names (by line number, or by sku when offline: spread
+    over every line of that sku with units left, as a till does not merge lines), and the
+    returned lines that match nothing on the purchase."""
+    left = {p.line_no: p.returnable for p in found.lines}
+    on_purchase = {p.line_no for p in found.lines}
+    asks: list[ReturnLineAsk] = []
+    unmatched: list[ReturnedLine] = []
     for line in event.lines:
-        line_no = line.purchase_line_no
-        if line_no is None:
-            line_no = next((p.line_no for p in found.lines if p.sku == line.sku), None)
-        if line_no is not None:
-            asks.append(
-                ReturnLineAsk(line_no=line_no, quantity=line.quantity, condition=line.condition)
-            )
-    return asks
+        if line.purchase_line_no is not None:
+            if line.purchase_line_no not in on_purchase:
+                unmatched.append(line)
+                continue
+            asks.append(_ask(line.purchase_line_no, line.quantity, line))
+            left[line.purchase_line_no] -= line.quantity
+            continue
+        same = [p.line_no for p in found.lines if p.sku == line.sku]
+        if not same:
+            unmatched.append(line)
+            continue
+        wanted = line.quantity
+        for line_no in same:
+            units = min(wanted, max(0, left[line_no]))
+            if units:
+                asks.append(_ask(line_no, units, line))
+                left[line_no] -= units
+                wanted -= units
+        if wanted:  # more than the purchase has left: the first line takes it, and says so
+            asks.append(_ask(same[0], wanted, line))
+    return asks, unmatched
+
+
+def _ask(line_no: int, quantity: int, line: ReturnedLine) -> ReturnLineAsk:
+    return ReturnLineAsk(line_no=line_no, quantity=quantity, condition=line.condition)
 
 
 def _asks_of(lines_json: str) -> list[ReturnLineAsk]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from cloud_hub.db import Product, StoreEvent, bind_datetime, executemany, table
-from cloud_hub.orders.tables import OnlineOrder, OrderLine, OrderTender
+from cloud_hub.orders.tables import OnlineOrder, OrderLine, OrderTender, Refund
 from cloud_hub.returns.tables import Purchase, PurchaseLine, PurchaseTender
 from storelink_contract.events import SaleRecorded
 from storelink_contract.returns import order_purchase_id, sale_purchase_id
@@ -34,6 +34,7 @@ _E = table(StoreEvent)
 _O = table(OnlineOrder)
 _OL = table(OrderLine)
 _OT = table(OrderTender)
+_R = table(Refund)
 
 _NOTHING = "ON CONFLICT DO NOTHING"
 _PURCHASE_COLUMNS = (
@@ -61,10 +62,11 @@ class Contents:
 
 def add_sales(
     conn: Connection, store_id: str, sales: Sequence[tuple[int, SaleRecorded, object]]
-) -> None:
-    """Index a batch's POS sales: (sequence, sale, its ``at`` bound for the driver)."""
+) -> list[str]:
+    """Index a batch's POS sales: (sequence, sale, its ``at`` bound for the driver); returns
+    their purchase ids."""
     if not sales:
-        return
+        return []
     purchases: list[tuple[Any, ...]] = []
     cards: list[tuple[Any, ...]] = []
     for seq, sale, at in sales:
@@ -90,6 +92,7 @@ def add_sales(
     executemany(conn, _P, _PURCHASE_COLUMNS, purchases, _NOTHING)
     if cards:
         executemany(conn, _PT, _TENDER_COLUMNS, cards, _NOTHING)
+    return [row[0] for row in purchases]
 
 
 def add_order(conn: Connection, order_id: str, store_id: str | None, at: datetime) -> None:
@@ -117,7 +120,28 @@ def add_order(conn: Connection, order_id: str, store_id: str | None, at: datetim
     )
     tenders = contents(conn, pid)
     if tenders is not None:
-        executemany(conn, _PT, _TENDER_COLUMNS, [(pid, *t, 0) for t in tenders.tenders], _NOTHING)
+        # An order refunded when it expired or was cancelled, and handed over after all, has
+        # had that money back already: a return must not pay it out a second time.
+        before = _refunded(conn, order_id)
+        executemany(
+            conn,
+            _PT,
+            _TENDER_COLUMNS,
+            [(pid, *t, before.get(t[0], 0)) for t in tenders.tenders],
+            _NOTHING,
+        )
+
+
+def _refunded(conn: Connection, order_id: str) -> dict[int, int]:
+    """Cents already refunded per tender of an order (expired, cancelled, unfulfillable)."""
+    return {
+        int(tender_no): int(cents)
+        for tender_no, cents in conn.execute(
+            select(_R.c.tender_no, func.sum(_R.c.amount_cents))
+            .where(_R.c.order_id == order_id, _R.c.source != "return")
+            .group_by(_R.c.tender_no)
+        )
+    }
 
 
 def contents(conn: Connection, purchase_id: str) -> Contents | None:

@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from cloud_hub import rpc
+from cloud_hub import quarantine, rpc
 from cloud_hub.db import table
 from cloud_hub.orders.rules import OrderRules
 from cloud_hub.returns import authority, lookup, policy
@@ -115,11 +116,12 @@ def ask(
     quantity: int = 1,
     purchase_id: str = PURCHASE,
     override_by: str | None = None,
+    line_no: int = 1,
 ) -> ReturnAuthorize:
     return ReturnAuthorize(
         return_id=return_id,
         purchase_id=purchase_id,
-        lines=(ReturnLineAsk(line_no=1, quantity=quantity),),
+        lines=(ReturnLineAsk(line_no=line_no, quantity=quantity),),
         override_by=override_by,
     )
 
@@ -260,8 +262,9 @@ def test_more_than_is_left_is_refused_and_of_two_tills_at_once_one_gets_the_last
     assert tenders_refunded(engine) == [600, 300]  # refunded once, not twice
 
 
+@pytest.mark.parametrize("mugs", [1, 2])  # some of the units, or every one left
 def test_a_retry_racing_the_first_request_gets_the_same_authorization(
-    hub: TestClient, now: datetime
+    hub: TestClient, now: datetime, mugs: int
 ) -> None:
     """A till that timed out asks again while the first request is still being answered."""
     send(hub, "s-a", pos_sale(now))
@@ -270,15 +273,15 @@ def test_a_retry_racing_the_first_request_gets_the_same_authorization(
 
     def till() -> ReturnAuthorization:
         start.wait(timeout=10)
-        return authorize(engine, "s-b", ask("ret-1"), now)
+        return authorize(engine, "s-b", ask("ret-1", quantity=mugs), now)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         racing = [pool.submit(till), pool.submit(till)]
         first, again = [f.result(timeout=60) for f in racing]
     assert first.authorized, first.reason
     assert again == first
-    assert returned(engine) == 1
-    assert tenders_refunded(engine) == [300, 150]
+    assert returned(engine) == mugs
+    assert tenders_refunded(engine) == [300 * mugs, 150 * mugs]
 
 
 def test_outside_the_window_a_manager_must_override(hub: TestClient, now: datetime) -> None:
@@ -483,3 +486,141 @@ def test_a_collected_web_order_is_looked_up_and_returned_over_rpc(hub: TestClien
     assert bad is not None
     assert not bad.ok
     assert bad.error
+
+
+def test_an_order_refunded_on_expiry_and_handed_over_after_all_is_not_refunded_twice(
+    hub: TestClient,
+) -> None:
+    r = hub.post("/v1/orders", headers=WEB_AUTH, json=web_order())
+    order_id = r.json()["order_id"]
+    s_a = ScriptedStore(hub_service(hub), "s-a")
+    allocation = s_a.allocation()
+    s_a.accept(allocation)
+    s_a.answer("order_expired", allocation, reason="not collected within the pickup hold")
+    s_a.answer(  # the customer got the parcel after all: the money went back already
+        "order_collected",
+        allocation,
+        via="counter",
+        device_id="till-1",
+        deltas=[{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}],
+    )
+    engine = engine_of(hub)
+    pid = f"order:{order_id}"
+    auth = authorize(engine, "s-b", ask("ret-1", quantity=2, purchase_id=pid), datetime.now(UTC))
+    assert auth.authorized, auth.reason  # the mugs may come back
+    assert auth.refunds == ()  # but no money a second time
+    assert auth.total_cents == 0
+    assert "9.00 of it was refunded before" in auth.reason
+    assert tenders_refunded(engine, pid) == [600, 300]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("purchase_line_no", 0), ("refund_cents", 10**20), ("total_cents", 10**20)]
+)
+def test_a_malformed_return_is_quarantined_and_the_stream_moves_on(
+    hub: TestClient, now: datetime, field: str, value: int
+) -> None:
+    send(hub, "s-a", pos_sale(now))
+    event = return_event("off-1", PURCHASE, now, origin="offline", line_no=1)
+    if field == "total_cents":
+        event["total_cents"] = value
+    else:
+        event["lines"][0][field] = value
+    store = ScriptedStore(hub_service(hub), "s-b")
+    reaction = store.send(event)
+    assert reaction.events_ack == store.seq  # acknowledged: the store is not stuck resending
+    with engine_of(hub).connect() as conn:
+        (held,) = quarantine.listing(conn)
+    assert field in held.reason
+    assert returned(engine_of(hub)) == 0
+
+
+def _two_line_sale(at: datetime, skus: tuple[str, str] = ("MUG-1", "TEE-2")) -> dict[str, Any]:
+    prices = {"MUG-1": MUG, "TEE-2": 1500}
+    return {
+        "type": "sale_recorded",
+        "at": at.isoformat(),
+        "sale_id": "till-1-0009",
+        "terminal_id": "till-1",
+        "lines": [{"sku": s, "quantity": 1, "unit_price_cents": prices[s]} for s in skus],
+        "total_cents": sum(prices[s] for s in skus),
+        "tenders": [],
+        "deltas": [{"sku": s, "delta": -1, "reason": "sale"} for s in skus],
+    }
+
+
+def _tee_line() -> dict[str, Any]:
+    return {
+        "sku": "TEE-2",
+        "quantity": 1,
+        "condition": "unopened",
+        "disposition": "sellable",
+        "purchase_line_no": None,
+        "refund_cents": 1500,
+    }
+
+
+def _with_tee(event: dict[str, Any]) -> dict[str, Any]:
+    event["lines"].append(_tee_line())
+    event["refunds"] = [{"tender_no": None, "kind": "store_credit", "amount_cents": MUG + 1500}]
+    event["total_cents"] = MUG + 1500
+    return event
+
+
+def _flags(hub: TestClient) -> list[str | None]:
+    return [r["flagged"] for r in hub.get("/v1/returns", headers=HQ_AUTH).json()]
+
+
+def test_an_offline_return_partly_returned_before_still_counts_its_other_lines(
+    hub: TestClient, now: datetime
+) -> None:
+    engine = engine_of(hub)
+    pid = sale_purchase_id("s-a", "till-1-0009")
+    send(hub, "s-a", _two_line_sale(now))
+    assert authorize(engine, "s-b", ask("ret-b", purchase_id=pid), now).authorized  # the mug
+    send(hub, "s-c", _with_tee(return_event("off-1", pid, now, origin="offline")))
+    assert ("return_returned_twice", "s-c") in alert_kinds(hub)  # the mug, again
+    assert [x.returned for x in purchase(engine, pid).lines] == [1, 1]  # the tee counts
+    tee = authorize(engine, "s-d", ask("ret-d", line_no=2, purchase_id=pid), now)
+    assert not tee.authorized  # it came back at s-c already
+
+
+def test_an_offline_return_of_a_sku_on_two_lines_takes_from_both(
+    hub: TestClient, now: datetime
+) -> None:
+    pid = sale_purchase_id("s-a", "till-1-0009")
+    send(hub, "s-a", _two_line_sale(now, ("MUG-1", "MUG-1")))
+    send(hub, "s-c", return_event("off-1", pid, now, origin="offline", mugs=2))
+    assert _flags(hub) == [None]  # two bought, two back: nothing wrong
+    assert [x.returned for x in purchase(engine_of(hub), pid).lines] == [1, 1]
+
+
+def test_an_offline_return_is_flagged_for_what_was_not_bought_or_paid_too_much(
+    hub: TestClient, now: datetime
+) -> None:
+    send(hub, "s-a", pos_sale(now))  # two mugs at 4.50, no tee
+    send(hub, "s-b", _with_tee(return_event("off-1", PURCHASE, now, origin="offline")))
+    overpaid = return_event("off-2", PURCHASE, now, origin="offline")
+    overpaid["lines"][0]["refund_cents"] = 4900
+    overpaid["refunds"][0]["amount_cents"] = 4900
+    overpaid["total_cents"] = 4900
+    send(hub, "s-c", overpaid)
+    flags = {r["return_id"]: r["flagged"] for r in hub.get("/v1/returns", headers=HQ_AUTH).json()}
+    assert "1 x TEE-2 is not on purchase" in (flags["off-1"] or "")
+    assert "49.00 given back for lines bought for 4.50" in (flags["off-2"] or "")
+
+
+def test_an_offline_return_that_arrives_before_its_sale_is_checked_when_the_sale_does(
+    hub: TestClient, now: datetime
+) -> None:
+    """Both stores were offline: s-b took back s-a's two mugs, and synced first."""
+    engine = engine_of(hub)
+    send(hub, "s-b", return_event("off-1", PURCHASE, now, origin="offline", mugs=2))
+    assert "no purchase" in (_flags(hub)[0] or "")
+    send(hub, "s-a", pos_sale(now))
+    assert returned(engine) == 2  # counted once the sale is in
+    assert _flags(hub) == [None]  # and nothing is wrong with it after all
+    again = authorize(engine, "s-c", ask("ret-c", quantity=2), now + timedelta(hours=1))
+    assert not again.authorized  # the two mugs came back at s-b already
+    send(hub, "s-d", return_event("off-2", PURCHASE, now, origin="offline"))
+    assert ("return_returned_twice", "s-d") in alert_kinds(hub)
