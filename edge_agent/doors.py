@@ -74,17 +74,20 @@ class DoorOpener:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def open(self, compartment: Compartment) -> DoorOutcome:
+    def open(self, compartment: Compartment, *, pickup: bool) -> DoorOutcome:
+        """Open ``compartment``. After an unconfirmed unlock a ``pickup`` is not pulsed again
+        unless the parcel is known to be inside (the first one may have handed it over); a
+        load, a retrieval or maintenance is, as an empty or staffed door can come to no harm."""
         with self._guard:
             lock = self._locks.setdefault(compartment.compartment_id, threading.Lock())
         if not lock.acquire(blocking=False):
             raise DoorBusy(f"{compartment.label} is being opened already")
         try:
-            return self._open(compartment)
+            return self._open(compartment, pickup)
         finally:
             lock.release()
 
-    def _open(self, c: Compartment) -> DoorOutcome:
+    def _open(self, c: Compartment, pickup: bool) -> DoorOutcome:
         try:
             status = self._driver.status(c.board_device)
         except DeviceError as exc:
@@ -97,7 +100,7 @@ class DoorOpener:
             )
         if c.lock in status.doors_open:
             return DoorOutcome(True, "already_open", 0, status)
-        if c.unconfirmed:
+        if c.unconfirmed and pickup:
             items = status.items_present
             if items is None:
                 return DoorOutcome(

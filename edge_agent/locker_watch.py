@@ -69,7 +69,11 @@ def _needs_write(
         if c.door_open_since is None:
             return True
         return not c.door_alerted and now - c.door_open_since >= policy.door_open_alert
-    settles = c.unconfirmed and c.state == "occupied" and status.items_present is not None
+    items = status.items_present
+    settles = c.unconfirmed and (
+        (c.state == "occupied" and items is not None)
+        or (c.state == "assigned" and items is not None and c.lock in items)
+    )
     return c.door_open_since is not None or c.state in _OPENED_ON_PURPOSE or settles
 
 
@@ -85,6 +89,10 @@ def _door_open(
         # is to go by: the customer has it.
         _settle_pickup(conn, c, now)
         lockers.set_state(conn, c.compartment_id, "collecting", now, door_open_since=now)
+        return
+    if c.unconfirmed and c.state == "assigned":
+        # The silent board did open it for the load: staff are loading.
+        lockers.set_state(conn, c.compartment_id, "loading", now, door_open_since=now)
         return
     if c.door_open_since is None:
         unexpected = c.state not in _OPENED_ON_PURPOSE and not c.unconfirmed
@@ -125,7 +133,9 @@ def _door_closed(
             _settle_pickup(conn, c, now)
             lockers.set_state(conn, cid, "free", now, keep_allocation=False)
         return
-    if c.state == "loading":
+    # Shut on a parcel after a load unlock that was never confirmed: that load happened.
+    loaded_unseen = c.state == "assigned" and c.unconfirmed and has_item is True
+    if c.state == "loading" or loaded_unseen:
         if has_item is False:
             alerts.raise_alert(
                 conn,

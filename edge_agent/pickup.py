@@ -176,7 +176,11 @@ class LockerDesk:
         counter: bool = False,
     ) -> StoreError | None:
         scopes = _scopes(device_id, order_id)
-        lockout = attempts.locked(conn, scopes, now)  # again: another request may have just locked
+        # Again (another request may have just locked), and for the order the code belongs
+        # to: a locked order stays shut to its right code typed without naming the order.
+        owner = _owner(conn, found)
+        checked = scopes if owner is None or owner == order_id else [*scopes, ("order", owner)]
+        lockout = attempts.locked(conn, checked, now)
         if lockout is not None:
             return LockedOut(lockout, now)
         problem = _problem(conn, found, order_id, now, counter=counter)
@@ -196,7 +200,7 @@ class LockerDesk:
         return LockedOut(started[0], now) if started else problem
 
     def _open(self, target: _Target, actor: str) -> DoorResult:
-        outcome = self._opener.open(target.compartment)
+        outcome = self._opener.open(target.compartment, pickup=target.purpose == "pickup")
         now = self._clock()
         order_id = target.order.order_id if target.order else None
         with self._db.write() as conn:
@@ -250,6 +254,14 @@ class LockerDesk:
                 return f"{c.label} is open: take the parcel out and close the door"
         lockers.note_door(conn, c.compartment_id, open_since=now, alerted=False)
         return f"{c.label} is open for maintenance"
+
+
+def _owner(conn: sqlite3.Connection, found: credentials.Credential | None) -> str | None:
+    """The order a code or QR token was issued for, if it is one of ours."""
+    if found is None:
+        return None
+    order = fulfilment.find(conn, found.allocation_id)
+    return order.order_id if order is not None else None
 
 
 def _scopes(device_id: str, order_id: str | None) -> list[attempts.Scope]:

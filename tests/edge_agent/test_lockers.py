@@ -162,6 +162,9 @@ def test_wrong_codes_for_a_named_order_lock_that_order(shop: Shop) -> None:
             shop.desk.enter_code(f"terminal-{n}", "12345678", order_id="W2001")
     with pytest.raises(LockedOut, match="order W2001"):
         shop.desk.enter_code("terminal-9", code, order_id="W2001")
+    with pytest.raises(LockedOut, match="order W2001"):  # nor by leaving the order out
+        shop.desk.enter_code("terminal-9", code)
+    assert shop.sim.unlock_count(DOOR_M) == 1  # the load only
     with shop.db.write() as conn:  # staff give the customer a new code, which lifts the lock
         fresh = fulfilment.reissue_code(conn, shop.policy, "W2001", "locked out", shop.clock.now)
     with pytest.raises(CodeRefused, match="replaced by a newer one"):
@@ -322,3 +325,38 @@ def test_an_order_expiring_while_its_door_opens_still_takes_its_units(shop: Shop
     (collected,) = shop.events("order_collected")
     assert collected["deltas"] == [{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}]
     assert "collected_after_close" in [a.kind for a in alerts.recent(shop.db.read())]
+
+
+def test_a_load_unlock_the_board_never_confirmed_settles_when_the_parcel_is_seen(
+    shop: Shop,
+) -> None:
+    _code, _qr, load_code = packed_order(shop)
+    shop.sim.browns_out_on_unlock = True
+    with pytest.raises(DoorProblem):
+        shop.desk.enter_code("locker-1", load_code)  # the door did release; the board went quiet
+    shop.sim.browns_out_on_unlock = False
+    shop.sim.responsive = True
+    shop.poll()  # the board is back and sees the door open: staff are loading
+    assert compartment(shop).state == "loading"
+    shop.sim.put_item(DOOR_M)
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert compartment(shop).state == "occupied"
+    assert not compartment(shop).unconfirmed
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "ready"
+
+
+def test_a_load_after_an_unconfirmed_unlock_pulses_the_empty_door_again(shop: Shop) -> None:
+    _code, _qr, load_code = packed_order(shop)
+    shop.sim.browns_out_on_unlock = True
+    with pytest.raises(DoorProblem):
+        shop.desk.enter_code("locker-1", load_code)
+    shop.sim.close_door(DOOR_M)  # staff saw the error and shut the empty door
+    shop.sim.browns_out_on_unlock = False
+    shop.sim.responsive = True
+    shop.poll()
+    pulses = shop.sim.unlock_count(DOOR_M)
+    again = shop.desk.enter_code("locker-1", load_code)
+    assert again.purpose == "load"
+    assert shop.sim.unlock_count(DOOR_M) == pulses + 1  # really opened, not just said so
+    assert shop.sim.is_open(DOOR_M)
