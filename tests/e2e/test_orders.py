@@ -242,6 +242,11 @@ def test_pickup_works_with_the_broker_down_and_the_hub_learns_it_once(
         assert steps.count(step) == 1, steps
     wait_for("store-a's outbox to drain", lambda: chain.store_backlog("store-a") == 0)
     assert chain.hub_on_hand("store-a") == {"MUG-1": 3}
+    # The hub's notification job sends on its own schedule: wait for it, then count.
+    wait_for(
+        "the ready message to the customer",
+        lambda: any(n["kind"] == "ready" for n in chain.notifications(order_id)),
+    )
     kinds = [n["kind"] for n in chain.notifications(order_id)]
     assert kinds.count("confirmed") == 1
     assert kinds.count("ready") == 1
