@@ -103,6 +103,11 @@ def claim(conn: sqlite3.Connection, credential_id: int, now: datetime) -> bool:
     return row is not None
 
 
+def used(conn: sqlite3.Connection, credential_id: int) -> bool:
+    row = conn.execute("SELECT state FROM credential WHERE id = ?", (credential_id,)).fetchone()
+    return row is not None and row[0] == "used"
+
+
 def use_all(
     conn: sqlite3.Connection, allocation_id: str, kinds: tuple[Kind, ...], now: datetime
 ) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -74,16 +75,26 @@ class DoorOpener:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def open(self, compartment: Compartment, *, pickup: bool) -> DoorOutcome:
+    def open(
+        self,
+        compartment: Compartment,
+        *,
+        pickup: bool,
+        recheck: Callable[[], Compartment] | None = None,
+    ) -> DoorOutcome:
         """Open ``compartment``. After an unconfirmed unlock a ``pickup`` is not pulsed again
         unless the parcel is known to be inside (the first one may have handed it over); a
-        load, a retrieval or maintenance is, as an empty or staffed door can come to no harm."""
+        load, a retrieval or maintenance is, as an empty or staffed door can come to no harm.
+
+        ``recheck`` runs once this request holds the door: it returns the compartment as it
+        is now, or raises if what the request was checked against has changed meanwhile
+        (another request with the same code opened the door and finished first)."""
         with self._guard:
             lock = self._locks.setdefault(compartment.compartment_id, threading.Lock())
         if not lock.acquire(blocking=False):
             raise DoorBusy(f"{compartment.label} is being opened already")
         try:
-            return self._open(compartment, pickup)
+            return self._open(recheck() if recheck is not None else compartment, pickup)
         finally:
             lock.release()
 

@@ -200,7 +200,12 @@ class LockerDesk:
         return LockedOut(started[0], now) if started else problem
 
     def _open(self, target: _Target, actor: str) -> DoorResult:
-        outcome = self._opener.open(target.compartment, pickup=target.purpose == "pickup")
+        def recheck() -> Compartment:
+            return _unchanged(self._db.read(), target)
+
+        outcome = self._opener.open(
+            target.compartment, pickup=target.purpose == "pickup", recheck=recheck
+        )
         now = self._clock()
         order_id = target.order.order_id if target.order else None
         with self._db.write() as conn:
@@ -254,6 +259,17 @@ class LockerDesk:
                 return f"{c.label} is open: take the parcel out and close the door"
         lockers.note_door(conn, c.compartment_id, open_since=now, alerted=False)
         return f"{c.label} is open for maintenance"
+
+
+def _unchanged(conn: sqlite3.Connection, target: _Target) -> Compartment:
+    """The compartment now, if it is as the request was checked against (holding the door)."""
+    if target.credential_id is not None and credentials.used(conn, target.credential_id):
+        raise CodeRefused("that code was used a moment ago: the door opened for it")
+    was = target.compartment
+    now = lockers.get(conn, was.compartment_id)
+    if now is None or (now.state, now.allocation_id) != (was.state, was.allocation_id):
+        raise NotHere(f"{was.label} changed a moment ago ({now.state if now else 'gone'})")
+    return now
 
 
 def _owner(conn: sqlite3.Connection, found: credentials.Credential | None) -> str | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from devices.locker.client import UnlockResult
 from edge_agent import alerts, fulfilment, fulfilment_jobs, lockers, picking
 from edge_agent.db import StoreDB
-from edge_agent.doors import DoorOpener
+from edge_agent.doors import DoorOpener, DoorOutcome
 from edge_agent.pickup import CodeRefused, DoorProblem, LockedOut, LockerDesk, NotHere
 from tests.edge_agent.fulfilment_helpers import BANK, DirectBoards, Shop, open_shop
 
@@ -360,3 +361,51 @@ def test_a_load_after_an_unconfirmed_unlock_pulses_the_empty_door_again(shop: Sh
     assert again.purpose == "load"
     assert shop.sim.unlock_count(DOOR_M) == pulses + 1  # really opened, not just said so
     assert shop.sim.is_open(DOOR_M)
+
+
+class _LateOpener:
+    """The real DoorOpener; the thread named ``late`` is held just before it, as a scheduler
+    may hold a request between its check and the door."""
+
+    def __init__(self, real: DoorOpener) -> None:
+        self.real = real
+        self.checked = threading.Event()
+        self.go = threading.Event()
+
+    def open(self, c: lockers.Compartment, **kwargs: Any) -> DoorOutcome:
+        if threading.current_thread().name == "late":
+            self.checked.set()
+            assert self.go.wait(10)
+        return self.real.open(c, **kwargs)
+
+
+def test_a_code_checked_before_another_tap_used_it_never_pulses_the_door_again(
+    shop: Shop,
+) -> None:
+    code, _qr, load_code = packed_order(shop)
+    load(shop, load_code)
+    gate = _LateOpener(DoorOpener(DirectBoards({BANK: shop.board})))
+    shop.desk._opener = gate  # type: ignore[assignment]
+    late: list[object] = []
+
+    def tap() -> None:
+        try:
+            late.append(shop.desk.enter_code("locker-1", code))
+        except CodeRefused as exc:
+            late.append(exc)
+
+    slow = threading.Thread(target=tap, name="late")
+    slow.start()
+    assert gate.checked.wait(10)  # the slow tap has passed its check: the code was good then
+    assert shop.desk.enter_code("locker-2", code).purpose == "pickup"  # the other one wins
+    shop.sim.remove_item(DOOR_M)
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert compartment(shop).state == "free"
+    gate.go.set()
+    slow.join(10)
+    (answer,) = late
+    assert isinstance(answer, CodeRefused)
+    assert "used a moment ago" in str(answer)
+    assert shop.sim.unlock_count(DOOR_M) == 2  # the load and the one pickup
+    assert not shop.sim.is_open(DOOR_M)
