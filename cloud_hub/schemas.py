@@ -79,6 +79,15 @@ class QuarantineBrief(_Out):
 #: Payment references in a set-aside payload (valid JSON or not): HQ sees that they were
 #: there, never what they were, as everywhere else on the HQ side.
 _SECRETS = re.compile(r'("(?:processor_token|card_hash)"\s*:\s*)"[^"]*"')
+#: A purchase lookup by card token carries the token as its ``value``.
+_CARD_LOOKUP = re.compile(r'\{[^{}]*"by"\s*:\s*"card_token"[^{}]*\}')
+_VALUE = re.compile(r'("value"\s*:\s*)"[^"]*"')
+
+
+def redact(payload: str) -> str:
+    """``payload`` with every payment reference replaced by ``[redacted]``."""
+    payload = _CARD_LOOKUP.sub(lambda m: _VALUE.sub(r'\1"[redacted]"', m.group(0)), payload)
+    return _SECRETS.sub(r'\1"[redacted]"', payload)
 
 
 class QuarantineEntry(QuarantineBrief):
@@ -87,7 +96,7 @@ class QuarantineEntry(QuarantineBrief):
     @field_validator("payload")
     @classmethod
     def _redact(cls, value: str) -> str:
-        return _SECRETS.sub(r'\1"[redacted]"', value)
+        return redact(value)
 
 
 class ProductOut(_Out):

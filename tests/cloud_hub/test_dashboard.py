@@ -339,6 +339,22 @@ def test_quarantined_payment_references_are_not_shown(hub: TestClient) -> None:
     assert "payload" not in summary["quarantine"][0]  # the dashboard list carries none
 
 
+def test_a_quarantined_lookup_by_card_token_does_not_show_the_token(hub: TestClient) -> None:
+    lookup = {  # no deadline: the hub cannot answer it, and sets it aside
+        "v": 1,
+        "kind": "request",
+        "id": "0000abce",
+        "method": "purchase_lookup",
+        "params": {"by": "card_token", "value": "tok_visa_4242"},
+    }
+    hub_service(hub).inbound.handle(
+        "storelink/v1/stores/s-a/up/rpc", json.dumps(lookup).encode(), datetime.now(UTC)
+    )
+    [entry] = hub.get("/v1/quarantine", headers=HQ_AUTH).json()
+    assert "tok_visa_4242" not in entry["payload"]
+    assert '"value": "[redacted]"' in entry["payload"]
+
+
 def test_the_api_docs_and_schema_need_a_sign_in_and_load_nothing_from_elsewhere(
     people: TestClient,
 ) -> None:
