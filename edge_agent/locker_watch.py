@@ -170,6 +170,43 @@ def _door_closed(
     lockers.note_door(conn, cid, open_since=None, alerted=False)
 
 
+def settle_unconfirmed(
+    conn: sqlite3.Connection,
+    policy: FulfilmentPolicy,
+    c: Compartment,
+    parcel_inside: bool,
+    by: str,
+    now: datetime,
+) -> str:
+    """What staff found at a door whose unlock the board never confirmed, and the sensors
+    cannot tell (no item sensor): settle it as the pickup or load that did or did not
+    happen. Returns what it concluded."""
+    cid = c.compartment_id
+    if c.state == "occupied" and not parcel_inside:
+        _settle_pickup(conn, c, now)
+        lockers.set_state(conn, cid, "free", now, keep_allocation=False)
+        found = "the customer has the parcel: the order is collected"
+    elif c.state == "assigned" and parcel_inside:
+        lockers.set_state(conn, cid, "occupied", now)
+        order = fulfilment.find(conn, c.allocation_id) if c.allocation_id else None
+        if order is not None and order.status == "packed":
+            location = PickupLocation(kind="locker", location_id=cid, label=c.label)
+            fulfilment.mark_ready(conn, policy, order, location, now)
+        found = "the parcel was loaded: the order is ready"
+    else:
+        lockers.note_door(conn, cid, open_since=None, alerted=False, unconfirmed=False)
+        found = "nothing changed hands: the door may be opened again"
+    alerts.raise_alert(
+        conn,
+        "door_settled",
+        f"{c.label}: {by} settled the unconfirmed unlock: {found}",
+        now,
+        subject=cid,
+        severity="info",
+    )
+    return found
+
+
 def _settle_pickup(conn: sqlite3.Connection, c: Compartment, now: datetime) -> None:
     order = fulfilment.find(conn, c.allocation_id) if c.allocation_id else None
     if order is not None and order.status == "ready":

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from edge_agent import alerts, attempts, credentials, fulfilment, lockers
+from edge_agent import alerts, attempts, credentials, fulfilment, locker_watch, lockers
 from edge_agent.attempts import Lockout
 from edge_agent.db import StoreDB
 from edge_agent.doors import DoorOpener, DoorOutcome, Purpose, audit
@@ -136,6 +136,19 @@ class LockerDesk:
             with self._db.write() as conn:
                 order = fulfilment.find(conn, compartment.allocation_id)
         return self._open(_Target(compartment, purpose, order), device_id)
+
+    def settle(self, device_id: str, compartment_id: str, parcel_inside: bool) -> str:
+        """A manager says what is behind a door whose unlock was never confirmed (the board
+        went quiet, and it has no item sensor to tell)."""
+        with self._db.write() as conn:
+            compartment = lockers.get(conn, compartment_id)
+            if compartment is None:
+                raise NotHere(f"no compartment {compartment_id}")
+            if not compartment.unconfirmed:
+                raise NotHere(f"{compartment.label} has no unconfirmed unlock to settle")
+            return locker_watch.settle_unconfirmed(
+                conn, self._policy, compartment, parcel_inside, device_id, self._clock()
+            )
 
     # -- the three steps ------------------------------------------------------------------------
 

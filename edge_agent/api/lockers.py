@@ -59,6 +59,12 @@ class CompartmentView(BaseModel):
     in_service: bool
 
 
+class SettleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parcel_inside: bool = Field(description="What staff found behind the door")
+
+
 class LiftBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +124,20 @@ def open_compartment(
     return caller.agent.locker_desk.open_for_staff(
         caller.device.device_id, compartment_id, body.purpose
     )
+
+
+@router.post("/lockers/compartments/{compartment_id}/settle")
+def settle_compartment(
+    compartment_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    body: SettleBody,
+    caller: ManagerCaller,
+) -> dict[str, str]:
+    """After an unlock the board never confirmed, on a board with no item sensor: a manager
+    looks behind the door and says whether the parcel is inside (alerted to HQ)."""
+    found = caller.agent.locker_desk.settle(
+        caller.device.device_id, compartment_id, body.parcel_inside
+    )
+    return {"compartment_id": compartment_id, "settled": found}
 
 
 @router.get("/lockers/audit")

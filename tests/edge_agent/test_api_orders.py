@@ -148,6 +148,14 @@ def test_roles_guard_the_order_and_locker_routes(
     fresh = client.post("/v1/orders/W4002/pickup-code", headers=auth("manager"), json={})
     assert fresh.status_code == 200
     assert len(fresh.json()["code"]) == 8
+    settle = "/v1/lockers/compartments/bank-a-01/settle"
+    staff = client.post(settle, headers=auth("staff"), json={"parcel_inside": True})
+    assert staff.status_code == 403  # what was behind the door is a manager's word
+    nothing = client.post(settle, headers=auth("manager"), json={"parcel_inside": True})
+    assert nothing.status_code == 409
+    assert "no unconfirmed unlock" in nothing.json()["detail"]
+    bad = client.post(settle, headers=auth("manager"), json={"parcel_inside": "maybe"})
+    assert bad.status_code == 422
 
 
 def test_wrong_codes_get_clear_answers_then_a_lockout_with_retry_after(

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from devices.locker.client import UnlockResult
+from devices.locker.client import LockerBoard, UnlockResult
+from devices.locker.protocol import Sensors
+from devices.locker.simulator import LockerBoardSimulator
 from edge_agent import alerts, fulfilment, fulfilment_jobs, lockers, picking
 from edge_agent.db import StoreDB
 from edge_agent.doors import DoorOpener, DoorOutcome
@@ -409,3 +411,47 @@ def test_a_code_checked_before_another_tap_used_it_never_pulses_the_door_again(
     assert "used a moment ago" in str(answer)
     assert shop.sim.unlock_count(DOOR_M) == 2  # the load and the one pickup
     assert not shop.sim.is_open(DOOR_M)
+
+
+@pytest.fixture
+def door_only_shop(db: StoreDB) -> Iterator[Shop]:
+    """The same shop, but its board has door switches and no item sensors."""
+    opened = open_shop(db)
+    opened.board.close()
+    opened.sim.close()
+    sim = LockerBoardSimulator(sensors=Sensors.DOOR)
+    board = LockerBoard(sim.path, timeout_s=0.2, sensors=Sensors.DOOR)
+    opened.sim, opened.board = sim, board
+    opened.desk = LockerDesk(
+        db, opened.policy, DoorOpener(DirectBoards({BANK: board})), opened.clock
+    )
+    yield opened
+    board.close()
+    sim.close()
+
+
+def test_a_manager_settles_an_unconfirmed_pickup_the_sensors_cannot(door_only_shop: Shop) -> None:
+    shop = door_only_shop
+    code, _qr, load_code = packed_order(shop)
+    assert shop.desk.enter_code("locker-1", load_code).purpose == "load"
+    shop.sim.close_door(DOOR_M)
+    shop.poll()
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "ready"
+    shop.sim.browns_out_on_unlock = True
+    with pytest.raises(DoorProblem):
+        shop.desk.enter_code("locker-1", code)  # the door released; the board went quiet
+    shop.sim.close_door(DOOR_M)  # and the customer took the parcel meanwhile
+    shop.sim.browns_out_on_unlock = False
+    shop.sim.responsive = True
+    shop.poll()
+    assert compartment(shop).unconfirmed  # a closed door says nothing without item sensors
+    with pytest.raises(DoorProblem, match="a member of staff will help you"):
+        shop.desk.enter_code("locker-1", code)
+    found = shop.desk.settle("manager-1", "bank-a-03", parcel_inside=False)
+    assert "collected" in found
+    assert fulfilment.latest(shop.db.read(), "W2001").status == "collected"
+    assert compartment(shop).state == "free"
+    assert shop.on_hand("MUG-1") == (3, 0)  # on hand, reserved: the mugs left with the customer
+    assert "door_settled" in [a.kind for a in alerts.recent(shop.db.read())]
+    with pytest.raises(NotHere, match="no unconfirmed unlock"):
+        shop.desk.settle("manager-1", "bank-a-03", parcel_inside=False)
