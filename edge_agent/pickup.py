@@ -330,6 +330,9 @@ def _problem(
     if found.state == "used":
         return CodeRefused("this code has already been used")
     if found.state == "revoked":
+        order = fulfilment.find(conn, found.allocation_id)
+        if order is not None and order.status == "released":
+            return CodeRefused("this order was cancelled, so there is nothing to collect here")
         return CodeRefused("this code was replaced by a newer one; use the latest code we sent")
     if found.state == "expired" or found.expired(now):
         return CodeRefused("this code has expired; please ask a member of staff")

@@ -13,6 +13,7 @@ import pytest
 from edge_agent import fulfilment, fulfilment_jobs, picking, reservations
 from edge_agent.db import StoreDB
 from edge_agent.fulfilment import WrongOrderState
+from edge_agent.pickup import CodeRefused
 from edge_agent.stock import lookup
 from storelink_contract.orders import ShippingAddress
 from tests.edge_agent.fulfilment_helpers import Shop, open_shop
@@ -144,11 +145,14 @@ def test_a_shipped_order_takes_its_units_off_on_hand(shop: Shop) -> None:
 
 def test_a_cancelled_order_releases_its_reservation(shop: Shop) -> None:
     shop.allocate("W1011", {"MUG-1": 3})
+    code = shop.pickup("W1011").code
     shop.cancel("W1011")
     shop.cancel("W1011")  # a second cancel finds nothing more to release
     assert shop.on_hand("MUG-1") == (5, 0)
     assert len(shop.events("order_released")) == 1
     assert fulfilment.latest(shop.db.read(), "W1011").status == "released"
+    with pytest.raises(CodeRefused, match="this order was cancelled"):  # says why it is dead
+        shop.desk.enter_code("locker-1", code)
 
 
 def test_an_order_not_ready_before_its_reservation_runs_out_expires(shop: Shop) -> None:
