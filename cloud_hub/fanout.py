@@ -281,8 +281,13 @@ def enqueue_full_view(
 ) -> int:
     """On ``store_id``'s birth: which stores it follows, with their figures and the network
     totals. Other online stores whose nearest stores changed with it get their new set."""
-    changed = nearby.changes(conn, nearby_stores, now)
-    peers = nearby.stored(conn).get(store_id, ())
+    follows = nearby.stored(conn)
+    changed: dict[str, tuple[tuple[str, ...], set[str]]] = {}
+    if store_id not in follows or set(fleet.all_store_ids(conn)) != follows.keys():
+        # A store new to the fleet (places change only through ``refresh_peers``): O(N²).
+        changed = nearby.changes(conn, nearby_stores, now)
+        follows = nearby.stored(conn)
+    peers = follows.get(store_id, ())
     queued = _tell_peers(conn, store_id, peers, _full_view(conn, store_id, peers, now), now)
     online = set(fleet.online_store_ids(conn))
     for other, (others_peers, added) in changed.items():
