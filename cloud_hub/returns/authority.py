@@ -349,6 +349,7 @@ def _authorization_of(conn: Connection, store_id: str, event: ReturnRecorded) ->
 def _complete(conn: Connection, auth: Any, event: ReturnRecorded, flags: list[str]) -> None:
     """Close the authorization with what the till did: the tenders carry what was actually
     refunded (the hub's split, or the offline answer's store credit)."""
+    taken = True
     if auth.status == "lapsed":
         # The till finished after all: take the units again, if they are still there.
         try:
@@ -356,9 +357,11 @@ def _complete(conn: Connection, auth: Any, event: ReturnRecorded, flags: list[st
                 _take(conn, auth.purchase_id, _asks_of(auth.lines))
         except _Taken as exc:
             flags.append(f"returned twice: {exc}")
+            taken = False  # what it paid out is the alert's to settle, not the tenders' count
     else:
         _note_refunds(conn, auth.purchase_id, json.loads(auth.refunds), -1)
-    _note_refunds(conn, auth.purchase_id, [r.model_dump() for r in event.refunds], +1)
+    if taken:
+        _note_refunds(conn, auth.purchase_id, [r.model_dump() for r in event.refunds], +1)
     conn.execute(
         update(_RA)
         .where(_RA.c.authorization_id == auth.authorization_id)

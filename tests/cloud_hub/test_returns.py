@@ -411,6 +411,22 @@ def test_an_authorization_never_completed_lapses_and_gives_its_units_back(
     assert authorize(engine, "s-c", ask("ret-2", quantity=2), later).authorized  # same answer
     assert alert_kinds(hub) == []
 
+    assert tenders_refunded(engine) == [0, 0]  # s-c's till gave store credit in the end
+    # s-b's till did finish after all, and says so late: the mugs came back twice.
+    late = return_event(
+        "ret-1",
+        PURCHASE,
+        now,
+        origin="authorized",
+        mugs=2,
+        authorization_id=abandoned.authorization_id,
+        line_no=1,
+    )
+    late["refunds"] = [part.model_dump(mode="json") for part in abandoned.refunds]
+    send(hub, "s-b", late)
+    assert ("return_returned_twice", "s-b") in alert_kinds(hub)
+    assert tenders_refunded(engine) == [0, 0]  # what it paid out is the alert's to settle
+
 
 # -- over the stores' RPC ----------------------------------------------------------------------
 
