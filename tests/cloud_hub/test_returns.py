@@ -431,6 +431,17 @@ def test_an_authorization_never_completed_lapses_and_gives_its_units_back(
 # -- over the stores' RPC ----------------------------------------------------------------------
 
 
+def collect_mugs(store: ScriptedStore, allocation: Any, via: str, device_id: str) -> None:
+    """The store hands the web order's two mugs over."""
+    store.answer(
+        "order_collected",
+        allocation,
+        via=via,
+        device_id=device_id,
+        deltas=[{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}],
+    )
+
+
 def request(method: Method, params: dict[str, Any], deadline: datetime, n: int) -> RpcRequest:
     return RpcRequest(id=f"{n:08x}", method=method, deadline=deadline, params=params)
 
@@ -448,13 +459,7 @@ def test_a_collected_web_order_is_looked_up_and_returned_over_rpc(hub: TestClien
         location={"kind": "locker", "location_id": "bank-a-03", "label": "bank-a door 3"},
         pickup_expires_at="2030-01-01T00:00:00+00:00",
     )
-    s_a.answer(
-        "order_collected",
-        allocation,
-        via="locker",
-        device_id="locker-1",
-        deltas=[{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}],
-    )
+    collect_mugs(s_a, allocation, "locker", "locker-1")
     engine = engine_of(hub)
     rules = OrderRules()
     now = datetime.now(UTC)
@@ -513,13 +518,8 @@ def test_an_order_refunded_on_expiry_and_handed_over_after_all_is_not_refunded_t
     allocation = s_a.allocation()
     s_a.accept(allocation)
     s_a.answer("order_expired", allocation, reason="not collected within the pickup hold")
-    s_a.answer(  # the customer got the parcel after all: the money went back already
-        "order_collected",
-        allocation,
-        via="counter",
-        device_id="till-1",
-        deltas=[{"sku": "MUG-1", "delta": -2, "reason": "fulfilment"}],
-    )
+    # The customer got the parcel after all: the money went back already.
+    collect_mugs(s_a, allocation, "counter", "till-1")
     engine = engine_of(hub)
     pid = f"order:{order_id}"
     auth = authorize(engine, "s-b", ask("ret-1", quantity=2, purchase_id=pid), datetime.now(UTC))
