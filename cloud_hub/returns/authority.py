@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -161,7 +161,9 @@ def _earlier(conn: Connection, store_id: str, ask: ReturnAuthorize) -> Authoriza
         )
     return Authorization(
         authorized=earlier.status != "lapsed",
-        reason="" if earlier.status != "lapsed" else "the authorization lapsed; ask again",
+        reason=""
+        if earlier.status != "lapsed"
+        else "the authorization lapsed (the till never finished it): start a new return",
         authorization_id=earlier.authorization_id,
         lines=tuple(ReturnedLine.model_validate(x) for x in json.loads(earlier.lines)),
         refunds=tuple(RefundPart.model_validate(r) for r in json.loads(earlier.refunds)),
@@ -362,6 +364,13 @@ def _complete(conn: Connection, auth: Any, event: ReturnRecorded, flags: list[st
         _note_refunds(conn, auth.purchase_id, json.loads(auth.refunds), -1)
     if taken:
         _note_refunds(conn, auth.purchase_id, [r.model_dump() for r in event.refunds], +1)
+    # By sku: a till that took its offline answer names lines by sku, not by line number.
+    authorized = _per_sku(_lines_of(auth.lines))
+    reported = _per_sku(event.lines)
+    if reported != authorized:
+        flags.append(
+            f"the till returned {_units(reported)}, the hub authorized {_units(authorized)}"
+        )
     conn.execute(
         update(_RA)
         .where(_RA.c.authorization_id == auth.authorization_id)
@@ -456,13 +465,28 @@ def _ask(line_no: int, quantity: int, line: ReturnedLine) -> ReturnLineAsk:
     return ReturnLineAsk(line_no=line_no, quantity=quantity, condition=line.condition)
 
 
+def _lines_of(lines_json: str) -> list[ReturnedLine]:
+    return [ReturnedLine.model_validate(x) for x in json.loads(lines_json)]
+
+
 def _asks_of(lines_json: str) -> list[ReturnLineAsk]:
     return [
         ReturnLineAsk(
             line_no=line.purchase_line_no or 0, quantity=line.quantity, condition=line.condition
         )
-        for line in (ReturnedLine.model_validate(x) for x in json.loads(lines_json))
+        for line in _lines_of(lines_json)
     ]
+
+
+def _per_sku(lines: Iterable[ReturnedLine]) -> dict[str, int]:
+    units: dict[str, int] = {}
+    for line in lines:
+        units[line.sku] = units.get(line.sku, 0) + line.quantity
+    return units
+
+
+def _units(units: dict[str, int]) -> str:
+    return ", ".join(f"{q} x {sku}" for sku, q in sorted(units.items())) or "nothing"
 
 
 def _order_of(purchase_id: str | None) -> str | None:

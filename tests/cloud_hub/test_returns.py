@@ -640,3 +640,23 @@ def test_an_offline_return_that_arrives_before_its_sale_is_checked_when_the_sale
     assert not again.authorized  # the two mugs came back at s-b already
     send(hub, "s-d", return_event("off-2", PURCHASE, now, origin="offline"))
     assert ("return_returned_twice", "s-d") in alert_kinds(hub)
+
+
+def test_a_till_that_returns_more_than_the_hub_authorized_is_flagged(
+    hub: TestClient, now: datetime
+) -> None:
+    send(hub, "s-a", pos_sale(now))
+    granted = authorize(engine_of(hub), "s-b", ask("ret-1"), now)  # one mug
+    assert granted.authorized, granted.reason
+    two = return_event(
+        "ret-1",
+        PURCHASE,
+        now,
+        origin="authorized",
+        mugs=2,
+        authorization_id=granted.authorization_id,
+        line_no=1,
+    )
+    send(hub, "s-b", two)
+    assert "the till returned 2 x MUG-1, the hub authorized 1 x MUG-1" in (_flags(hub)[0] or "")
+    assert ("return_outside_policy", "s-b") in alert_kinds(hub)
