@@ -28,12 +28,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Select, and_, case, func, select
+from sqlalchemy import Engine, Select, and_, case, func, select, union
 from sqlalchemy.engine import Connection, Row
 
 from cloud_hub import commands, fleet, nearby
 from cloud_hub.db import SafetyStock, Store, StoreStock, table
-from cloud_hub.orders.tables import OnlineOrder, OrderLine, committed_units
+from cloud_hub.orders.tables import Allocation, OnlineOrder, OrderLine, committed_units
 from storelink_contract.commands import NetworkStock, PeerStock, StockPeers, StockView
 
 _ST = table(StoreStock)
@@ -41,6 +41,7 @@ _SS = table(SafetyStock)
 _S = table(Store)
 _O = table(OnlineOrder)
 _L = table(OrderLine)
+_A = table(Allocation)
 
 #: Orders changed this long before the last flush are looked at again: a transaction that
 #: began before it may have committed after it (views are state: sending twice is harmless).
@@ -105,13 +106,20 @@ class FanOut:
 
 
 def _order_pairs(conn: Connection, since: datetime) -> set[Pair]:
-    """(store, sku) of orders whose status changed since ``since`` (their holds moved)."""
-    rows = conn.execute(
+    """(store, sku) of orders whose status changed since ``since`` (their holds moved), at
+    every store they were allocated to: a re-routed order's hold left the old store too."""
+    current = (
         select(_O.c.store_id, _L.c.sku)
         .join(_L, _L.c.order_id == _O.c.order_id)
         .where(_O.c.updated_at >= since, _O.c.store_id.is_not(None))
-        .distinct()
     )
+    earlier = (
+        select(_A.c.store_id, _L.c.sku)
+        .join(_O, _O.c.order_id == _A.c.order_id)
+        .join(_L, _L.c.order_id == _A.c.order_id)
+        .where(_O.c.updated_at >= since)
+    )
+    rows = conn.execute(union(current, earlier))
     return {(str(store_id), str(sku)) for store_id, sku in rows}
 
 
@@ -241,8 +249,10 @@ def enqueue_changes(
 
 
 def _peer_sets(conn: Connection, k: int, now: datetime) -> dict[str, tuple[str, ...]]:
-    follows = nearby.stored(conn)
-    if set(fleet.all_store_ids(conn)) - follows.keys():  # a store no refresh has seen yet
+    # Locked: a profile change refreshing the sets meanwhile waits for this flush, so no view
+    # of a store just dropped is queued after the StockPeers that dropped it.
+    follows = nearby.stored(conn, lock=True)
+    if nearby.stale(follows, fleet.all_store_ids(conn), k):
         refresh_peers(conn, now, k)
         follows = nearby.stored(conn)
     return follows
@@ -281,10 +291,10 @@ def enqueue_full_view(
 ) -> int:
     """On ``store_id``'s birth: which stores it follows, with their figures and the network
     totals. Other online stores whose nearest stores changed with it get their new set."""
-    follows = nearby.stored(conn)
+    follows = nearby.stored(conn, lock=True)
     changed: dict[str, tuple[tuple[str, ...], set[str]]] = {}
-    if store_id not in follows or set(fleet.all_store_ids(conn)) != follows.keys():
-        # A store new to the fleet (places change only through ``refresh_peers``): O(N²).
+    if nearby.stale(follows, fleet.all_store_ids(conn), nearby_stores):
+        # A store new to the fleet, or a new setting (places change through refresh_peers).
         changed = nearby.changes(conn, nearby_stores, now)
         follows = nearby.stored(conn)
     peers = follows.get(store_id, ())

@@ -68,11 +68,21 @@ def _rank(store_id: str, here: Place, places: dict[str, Place], k: int) -> tuple
     return tuple(sorted((s for s in places if s != store_id), key=key)[:k])
 
 
-def stored(conn: Connection) -> dict[str, tuple[str, ...]]:
+def stored(conn: Connection, *, lock: bool = False) -> dict[str, tuple[str, ...]]:
+    """The saved sets; ``lock`` holds their rows (PostgreSQL) until the caller commits."""
+    query = select(_PS.c.store_id, _PS.c.peers)
     return {
         store_id: tuple(p for p in peers.split(",") if p)
-        for store_id, peers in conn.execute(select(_PS.c.store_id, _PS.c.peers))
+        for store_id, peers in conn.execute(query.with_for_update() if lock else query)
     }
+
+
+def stale(follows: dict[str, tuple[str, ...]], stores: list[str], k: int) -> bool:
+    """Whether the saved sets are not for this fleet or this ``nearby_stores`` any more."""
+    if follows.keys() != set(stores):
+        return True
+    size = min(k, len(stores) - 1)
+    return any(len(peers) != size for peers in follows.values())
 
 
 def save(conn: Connection, store_id: str, peers: tuple[str, ...], now: datetime) -> None:
@@ -87,7 +97,7 @@ def save(conn: Connection, store_id: str, peers: tuple[str, ...], now: datetime)
 def changes(conn: Connection, k: int, now: datetime) -> dict[str, tuple[tuple[str, ...], set[str]]]:
     """Save every store's current set; for each store whose set changed, (the new set, the
     stores it did not follow before)."""
-    before = stored(conn)
+    before = stored(conn, lock=True)
     changed: dict[str, tuple[tuple[str, ...], set[str]]] = {}
     for store_id, peers in nearest(conn, k).items():
         if before.get(store_id) != peers:

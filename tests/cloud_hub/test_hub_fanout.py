@@ -171,3 +171,21 @@ def test_an_offline_store_learns_its_new_set_on_its_birth(engine: Engine, now: d
         assert refresh_peers(conn, now, 1) == 0  # every store is offline: nothing queued
     _birth(engine, "s1", now, nearby=1)
     assert _followed(engine, "s1") == ("s3",)
+
+
+def test_a_new_nearby_stores_setting_takes_effect_at_the_next_birth(
+    engine: Engine, now: datetime
+) -> None:
+    for store_id, lon in (("s1", 13.0), ("s2", 13.1), ("s3", 13.2), ("s4", 13.5)):
+        _place(engine, store_id, lon, now)
+        _birth(engine, store_id, now, nearby=3)
+    assert _followed(engine, "s1") == ("s2", "s3", "s4")
+    _birth(engine, "s1", now + timedelta(minutes=5), nearby=1)  # the hub restarted with 1
+    assert _followed(engine, "s1") == ("s2",)
+    before = _last_seq(engine, "s1")
+    fan = FanOut(nearby_stores=1)
+    with engine.begin() as conn:
+        r = apply_event_batch(conn, "s4", batch("s4", 1, [received("A", 7, now)]), now)
+    fan.note("s4", r.changed_skus)
+    fan.flush(engine, now + timedelta(minutes=6))
+    assert [e for v in _views(engine, "s1", before) for e in v.entries] == []  # s4: too far
