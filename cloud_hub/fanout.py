@@ -123,21 +123,25 @@ def _order_pairs(conn: Connection, since: datetime) -> set[Pair]:
     return {(str(store_id), str(sku)) for store_id, sku in rows}
 
 
-def _figures_query() -> Select[Any]:
+def _kept_back() -> tuple[Any, Any]:
+    """Store stock joined to what is kept back from promising it (safety stock, and units
+    open online orders hold): the join, and the units kept back per row."""
     held = committed_units()
-    return (
-        select(
-            _ST.c.store_id,
-            _ST.c.sku,
-            _ST.c.on_hand,
-            func.coalesce(_SS.c.quantity, 0) + func.coalesce(held.c.committed, 0),
-            func.coalesce(_S.c.last_event_at, _ST.c.updated_at),
-        )
-        .select_from(_ST)
-        .join(_S, _S.c.store_id == _ST.c.store_id)
-        .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
-        .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
-    )
+    joined = _ST.outerjoin(
+        _SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku)
+    ).outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
+    return joined, func.coalesce(_SS.c.quantity, 0) + func.coalesce(held.c.committed, 0)
+
+
+def _figures_query() -> Select[Any]:
+    joined, kept = _kept_back()
+    return select(
+        _ST.c.store_id,
+        _ST.c.sku,
+        _ST.c.on_hand,
+        kept,
+        func.coalesce(_S.c.last_event_at, _ST.c.updated_at),
+    ).select_from(joined.join(_S, _S.c.store_id == _ST.c.store_id))
 
 
 def _peer(row: Row[Any]) -> PeerStock:
@@ -169,17 +173,8 @@ def figures_for(conn: Connection, pairs: Iterable[Pair]) -> list[PeerStock]:
 
 def _available(conn: Connection, skus: Iterable[str]) -> dict[Pair, int]:
     """What each store can still promise of ``skus``, for the network totals."""
-    held = committed_units()
-    figures = (
-        select(
-            _ST.c.store_id,
-            _ST.c.sku,
-            _ST.c.on_hand - func.coalesce(_SS.c.quantity, 0) - func.coalesce(held.c.committed, 0),
-        )
-        .select_from(_ST)
-        .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
-        .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
-    )
+    joined, kept = _kept_back()
+    figures = select(_ST.c.store_id, _ST.c.sku, _ST.c.on_hand - kept).select_from(joined)
     wanted = sorted(set(skus))
     out: dict[Pair, int] = {}
     for i in range(0, len(wanted), _IN_CHUNK):
@@ -268,16 +263,14 @@ def _full_view(
             _figures_query().where(_ST.c.store_id.in_(peers)).order_by(_ST.c.store_id, _ST.c.sku)
         )
         entries = [_peer(r) for r in rows]
-    held = committed_units()
-    left = _ST.c.on_hand - func.coalesce(_SS.c.quantity, 0) - func.coalesce(held.c.committed, 0)
+    joined, kept = _kept_back()
+    left = _ST.c.on_hand - kept
     promise = case((left < 0, 0), else_=left)  # GREATEST on PostgreSQL is MAX on SQLite
     network = [
         NetworkStock(sku=sku, available=int(units))
         for sku, units in conn.execute(
             select(_ST.c.sku, func.sum(promise))
-            .select_from(_ST)
-            .outerjoin(_SS, and_(_SS.c.store_id == _ST.c.store_id, _SS.c.sku == _ST.c.sku))
-            .outerjoin(held, and_(held.c.store_id == _ST.c.store_id, held.c.sku == _ST.c.sku))
+            .select_from(joined)
             .where(_ST.c.store_id != store_id)
             .group_by(_ST.c.sku)
             .order_by(_ST.c.sku)

@@ -70,6 +70,13 @@ def _place(engine: Engine, store_id: str, lon: float, now: datetime) -> None:
         )
 
 
+def _four_on_a_parallel(engine: Engine, now: datetime, nearby: int) -> None:
+    """s2 is 6.8 km east of s1, s3 13.6 km, s4 34 km; all born following ``nearby``."""
+    for store_id, lon in (("s1", 13.0), ("s2", 13.1), ("s3", 13.2), ("s4", 13.5)):
+        _place(engine, store_id, lon, now)
+        _birth(engine, store_id, now, nearby=nearby)
+
+
 def test_changes_are_coalesced_into_one_view_per_other_store(engine: Engine, now: datetime) -> None:
     for s in ("s1", "s2", "s3"):
         _birth(engine, s, now)
@@ -126,9 +133,7 @@ def test_a_store_follows_its_nearest_stores_and_totals_the_whole_fleet(
     engine: Engine, now: datetime
 ) -> None:
     # On one parallel: s2 is 6.8 km east of s1, s3 13.6 km, s4 34 km.
-    for store_id, lon in (("s1", 13.0), ("s2", 13.1), ("s3", 13.2), ("s4", 13.5)):
-        _place(engine, store_id, lon, now)
-        _birth(engine, store_id, now, nearby=2)
+    _four_on_a_parallel(engine, now, nearby=2)
     assert _followed(engine, "s1") == ("s2", "s3")
     assert _followed(engine, "s4") == ("s3", "s2")
     before = _last_seq(engine, "s1")
@@ -144,9 +149,7 @@ def test_a_store_follows_its_nearest_stores_and_totals_the_whole_fleet(
 
 
 def test_a_store_that_moves_changes_who_follows_it(engine: Engine, now: datetime) -> None:
-    for store_id, lon in (("s1", 13.0), ("s2", 13.1), ("s3", 13.2), ("s4", 13.5)):
-        _place(engine, store_id, lon, now)
-        _birth(engine, store_id, now, nearby=2)
+    _four_on_a_parallel(engine, now, nearby=2)
     with engine.begin() as conn:
         apply_event_batch(conn, "s4", batch("s4", 1, [received("A", 7, now)]), now)
     before = _last_seq(engine, "s1")
@@ -176,9 +179,7 @@ def test_an_offline_store_learns_its_new_set_on_its_birth(engine: Engine, now: d
 def test_a_new_nearby_stores_setting_takes_effect_at_the_next_birth(
     engine: Engine, now: datetime
 ) -> None:
-    for store_id, lon in (("s1", 13.0), ("s2", 13.1), ("s3", 13.2), ("s4", 13.5)):
-        _place(engine, store_id, lon, now)
-        _birth(engine, store_id, now, nearby=3)
+    _four_on_a_parallel(engine, now, nearby=3)
     assert _followed(engine, "s1") == ("s2", "s3", "s4")
     _birth(engine, "s1", now + timedelta(minutes=5), nearby=1)  # the hub restarted with 1
     assert _followed(engine, "s1") == ("s2",)
