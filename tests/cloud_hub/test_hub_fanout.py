@@ -132,7 +132,6 @@ def test_offline_stores_get_the_full_view_on_birth(engine: Engine, now: datetime
 def test_a_store_follows_its_nearest_stores_and_totals_the_whole_fleet(
     engine: Engine, now: datetime
 ) -> None:
-    # On one parallel: s2 is 6.8 km east of s1, s3 13.6 km, s4 34 km.
     _four_on_a_parallel(engine, now, nearby=2)
     assert _followed(engine, "s1") == ("s2", "s3")
     assert _followed(engine, "s4") == ("s3", "s2")
